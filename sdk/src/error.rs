@@ -1,0 +1,67 @@
+//! Errors that stop a plugin from starting.
+
+use crate::capability::StoreError;
+use crate::config::ConfigError;
+
+/// Why a plugin could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PluginError {
+    /// The plugin's config is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A capability the plugin requires was not provided.
+    #[error("capability {name} is not provided by any started plugin")]
+    MissingCapability {
+        /// The capability's name.
+        name: &'static str,
+    },
+    /// The store failed while the plugin started.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Any other failure, with a sentence for the operator.
+    #[error("{message}")]
+    Start {
+        /// What failed and what to do about it.
+        message: String,
+        /// The underlying error, if any.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+}
+
+impl PluginError {
+    /// Creates a start failure with `message` and no underlying error.
+    #[must_use]
+    pub fn start(message: impl Into<String>) -> Self {
+        Self::Start {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// Creates a start failure with `message` caused by `source`.
+    #[must_use]
+    pub fn start_with(
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self::Start {
+            message: message.into(),
+            source: Some(Box::new(source)),
+        }
+    }
+}
+
+/// Formats `error` and each of its sources, joined by `: `, for logs.
+#[must_use]
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -1,0 +1,60 @@
+//! Registration of compiled-in plugins.
+
+use crate::plugin::Plugin;
+
+/// A compiled-in plugin, collected by the host through `inventory`.
+///
+/// Submitted by [`register_plugin!`](crate::register_plugin); plugin code does not build
+/// it directly.
+#[derive(Debug)]
+pub struct PluginRegistration {
+    make: fn() -> Box<dyn Plugin>,
+}
+
+impl PluginRegistration {
+    #[doc(hidden)]
+    #[must_use]
+    pub const fn new(make: fn() -> Box<dyn Plugin>) -> Self {
+        Self { make }
+    }
+
+    /// Creates the plugin value.
+    #[must_use]
+    pub fn make(&self) -> Box<dyn Plugin> {
+        (self.make)()
+    }
+}
+
+inventory::collect!(PluginRegistration);
+
+/// Returns every plugin registered with [`register_plugin!`](crate::register_plugin) in
+/// the crates linked into this binary.
+pub fn registered_plugins() -> impl Iterator<Item = &'static PluginRegistration> {
+    inventory::iter::<PluginRegistration>()
+}
+
+/// Registers a compiled-in plugin type, which must implement [`Plugin`] and [`Default`].
+///
+/// ```
+/// # use latchkey_sdk::prelude::*;
+/// #[derive(Default)]
+/// struct Hello;
+/// # impl Plugin for Hello {
+/// #     fn name(&self) -> &'static str { "hello" }
+/// #     fn version(&self) -> &'static str { "0.1.0" }
+/// #     fn default_order(&self) -> i32 { 500 }
+/// #     fn configure(&self, _: ConfigSection<'_>, _: &HostSettings)
+/// #         -> Result<Box<dyn ConfiguredPlugin>, ConfigError> { unreachable!() }
+/// # }
+/// latchkey_sdk::register_plugin!(Hello);
+/// ```
+#[macro_export]
+macro_rules! register_plugin {
+    ($plugin:ty) => {
+        $crate::__private::inventory::submit! {
+            $crate::PluginRegistration::new(|| {
+                ::std::boxed::Box::new(<$plugin as ::std::default::Default>::default())
+            })
+        }
+    };
+}

@@ -1,0 +1,188 @@
+//! JSON errors and request bodies, the same for every plugin.
+
+use std::borrow::Cow;
+
+use salvo::http::{ParseError, StatusCode};
+use salvo::writing::Json;
+use salvo::{Request, Response, Scribe};
+use serde::de::DeserializeOwned;
+
+use crate::capability::StoreError;
+
+/// An error answered to an HTTP client as `{"error": "<sentence>", "code": "<snake_case>"}`.
+///
+/// The sentence names the field at fault and the fix; it never carries an internal cause,
+/// which the code that builds the error logs instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    status: StatusCode,
+    code: Cow<'static, str>,
+    message: String,
+}
+
+impl ApiError {
+    /// Creates an error with `status`, machine-readable `code` and client `message`.
+    #[must_use]
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code: Cow::Borrowed(code),
+            message: message.into(),
+        }
+    }
+
+    /// Creates a 400 Bad Request error.
+    #[must_use]
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    /// Creates a 401 Unauthorized error.
+    #[must_use]
+    pub fn unauthorized(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, code, message)
+    }
+
+    /// Creates a 404 Not Found error.
+    #[must_use]
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    /// Creates the 413 Payload Too Large error for a body over the limit.
+    #[must_use]
+    pub fn payload_too_large() -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "request body exceeds the size limit: send a smaller body",
+        )
+    }
+
+    /// Creates the 503 Service Unavailable error for a store failure, and logs the cause.
+    #[must_use]
+    pub fn store_unavailable(error: &StoreError) -> Self {
+        tracing::error!(error = %crate::error_chain(error), "store operation failed");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            "the server cannot reach its store: retry later",
+        )
+    }
+
+    /// Creates a 500 Internal Server Error that says nothing about the cause.
+    #[must_use]
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "the server failed to handle the request: retry later",
+        )
+    }
+
+    /// Returns the HTTP status.
+    #[must_use]
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// Returns the machine-readable code.
+    #[must_use]
+    pub fn code(&self) -> &str {
+        &self.code
+    }
+
+    /// Returns the client sentence.
+    #[must_use]
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({}): {}", self.status, self.code, self.message)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        Self::store_unavailable(&error)
+    }
+}
+
+impl Scribe for ApiError {
+    fn render(self, res: &mut Response) {
+        res.status_code(self.status);
+        res.render(Json(serde_json::json!({
+            "error": self.message,
+            "code": self.code,
+        })));
+    }
+}
+
+/// Reads the request body as JSON into `T`.
+///
+/// The body is limited to the server's `server.body_limit`, whatever its content type.
+///
+/// # Errors
+///
+/// 413 for a body over the limit, and 400 `invalid_body` naming the path of the field at
+/// fault for a body that is empty, not JSON, or not of the shape of `T`.
+pub async fn read_json<T: DeserializeOwned>(req: &mut Request) -> Result<T, ApiError> {
+    let body = match req.payload().await {
+        Ok(body) => body,
+        Err(ParseError::PayloadTooLarge) => return Err(ApiError::payload_too_large()),
+        Err(error) => {
+            tracing::debug!(%error, "request body could not be read");
+            return Err(ApiError::bad_request(
+                "invalid_body",
+                "request body could not be read: send a JSON object",
+            ));
+        }
+    };
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad_request(
+            "invalid_body",
+            "request body is empty: send a JSON object",
+        ));
+    }
+
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let value: T = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            invalid_json(&inner)
+        } else if path == "." {
+            ApiError::bad_request("invalid_body", format!("invalid request body: {inner}"))
+        } else {
+            ApiError::bad_request("invalid_body", format!("invalid field {path}: {inner}"))
+        }
+    })?;
+    deserializer.end().map_err(|error| invalid_json(&error))?;
+    Ok(value)
+}
+
+fn invalid_json(error: &serde_json::Error) -> ApiError {
+    ApiError::bad_request(
+        "invalid_body",
+        format!("request body is not valid JSON ({error}): send a JSON object"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_error_maps_to_503() {
+        let error = StoreError::Unavailable("connection refused".into());
+        let api = ApiError::from(error);
+        assert_eq!(api.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(api.code(), "store_unavailable");
+        assert!(!api.message().contains("refused"));
+    }
+}
