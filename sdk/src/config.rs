@@ -126,7 +126,10 @@ pub fn origin_of(figment: &Figment, path: &str) -> String {
         .map_or_else(|| "built-in defaults".to_owned(), |m| describe_origin(m, path))
 }
 
-fn describe_origin(metadata: &Metadata, path: &str) -> String {
+/// Describes the provider in `metadata` for a message about the value at `path`: the file
+/// path, the environment variable, or the provider's name.
+#[must_use]
+pub fn describe_origin(metadata: &Metadata, path: &str) -> String {
     match &metadata.source {
         Some(Source::File(file)) => file.display().to_string(),
         Some(Source::Custom(name)) => name.clone(),

@@ -1,0 +1,108 @@
+//! The command line: `serve`, `plugins` and `config`.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{self, ConfigSources, LoadedConfig};
+use crate::plugins::Catalog;
+
+/// Passkey authentication server: WebAuthn login that ends in a JWT verifiable from a JWKS.
+#[derive(Debug, Parser)]
+#[command(name = "latchkey", version)]
+pub struct Cli {
+    /// Config profile: development or production. Default: LATCHKEY_PROFILE, else
+    /// development.
+    #[arg(long, global = true)]
+    pub profile: Option<String>,
+
+    /// TOML file merged over the profile; repeat to merge several, later ones win.
+    #[arg(long = "config", short = 'c', global = true, value_name = "FILE")]
+    pub config_files: Vec<PathBuf>,
+
+    /// What to do. Default: serve.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The subcommands.
+#[derive(Debug, Clone, Copy, Subcommand)]
+pub enum Command {
+    /// Start the server and run until SIGINT or SIGTERM.
+    Serve,
+    /// List every plugin found, its version, whether it is enabled, and its order.
+    Plugins,
+    /// Print the merged configuration with secrets redacted.
+    Config,
+}
+
+impl Cli {
+    /// Returns the config sources the flags and the environment select.
+    #[must_use]
+    pub fn sources(&self) -> ConfigSources {
+        ConfigSources::from_cli(self.profile.clone(), self.config_files.clone())
+    }
+}
+
+/// Runs `cli` to completion.
+///
+/// # Errors
+///
+/// Whatever stopped the command, with a message for the operator.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = config::load(&cli.sources())?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config).await,
+        Command::Plugins => print_plugins(&config),
+        Command::Config => print_config(&config),
+    }
+}
+
+async fn serve(config: LoadedConfig) -> anyhow::Result<()> {
+    crate::telemetry::init(&config.settings.log)?;
+    let server = crate::server::start(config).await?;
+    server.run_until_signal().await;
+    Ok(())
+}
+
+fn print_plugins(config: &LoadedConfig) -> anyhow::Result<()> {
+    let catalog = Catalog::discover(config)?;
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "{:<20} {:<10} {:<8} {:>6}  {:<10} {:<28} requires",
+        "name", "version", "enabled", "order", "source", "provides"
+    )?;
+    for entry in catalog.entries() {
+        let plugin = &entry.plugin;
+        writeln!(
+            out,
+            "{:<20} {:<10} {:<8} {:>6}  {:<10} {:<28} {}",
+            plugin.name(),
+            plugin.version(),
+            if entry.enabled { "yes" } else { "no" },
+            entry.order,
+            entry.source.to_string(),
+            list_or_dash(&plugin.provides()),
+            list_or_dash(&plugin.requires()),
+        )?;
+    }
+    Ok(())
+}
+
+fn list_or_dash(names: &[&str]) -> String {
+    if names.is_empty() {
+        "-".to_owned()
+    } else {
+        names.join(",")
+    }
+}
+
+fn print_config(config: &LoadedConfig) -> anyhow::Result<()> {
+    let text = config::redacted_toml(&config.figment)?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "# profile: {}", config.profile)?;
+    out.write_all(text.as_bytes())?;
+    Ok(())
+}

@@ -1,0 +1,205 @@
+//! The host's own settings: `[server]`, `[store]` and `[log]`.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+
+use figment::Figment;
+use figment::value::Value;
+use latchkey_sdk::config::origin_of;
+use serde::{Deserialize, Serialize};
+
+use super::error::LoadError;
+
+/// Every top-level section, with the plugin sections kept as raw values for the plugins.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Settings {
+    /// `[server]`.
+    pub server: ServerSettings,
+    /// `[store]`.
+    pub store: StoreSettings,
+    /// `[log]`.
+    pub log: LogSettings,
+    /// `[plugins.<name>]`, read by each plugin from the figment.
+    #[serde(default)]
+    pub plugins: BTreeMap<String, Value>,
+}
+
+/// `[server]`: where to listen and how to treat requests.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct ServerSettings {
+    /// Socket address to bind. Default: `127.0.0.1:8080`.
+    pub listen: SocketAddr,
+    /// The URL users reach, the WebAuthn origin by default. Default: `http://localhost:8080`.
+    pub public_url: String,
+    /// CIDRs whose forwarded headers are believed. Default: none.
+    pub trusted_proxies: Vec<String>,
+    /// Largest request body accepted, in bytes. Default: 65536.
+    pub body_limit: u64,
+    /// Time that in-flight requests get to finish at shutdown, in seconds. Default: 10.
+    pub shutdown_timeout: u64,
+}
+
+/// `[store]`: where plugins keep their state.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct StoreSettings {
+    /// Backend. Default: `memory` in development, `redis` in production.
+    pub kind: StoreKind,
+    /// Redis URL, used when `kind = "redis"`. Default: `redis://127.0.0.1:6379`.
+    pub redis_url: String,
+    /// Prefix of every key the server writes. Default: `latchkey:`.
+    pub key_prefix: String,
+}
+
+/// The store backends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    /// In process, lost on restart.
+    Memory,
+    /// A Redis server, shared by every instance.
+    Redis,
+}
+
+/// `[log]`: the tracing subscriber of `latchkey serve`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct LogSettings {
+    /// Filter directives, as in `RUST_LOG`, which overrides it. Default: `info`.
+    pub level: String,
+    /// Output format. Default: `text`.
+    pub format: LogFormat,
+}
+
+/// Log output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per event.
+    Json,
+}
+
+/// The host keys of one plugin section.
+#[derive(Debug, Default, Deserialize)]
+struct PluginSwitch {
+    enabled: Option<bool>,
+    order: Option<i32>,
+}
+
+impl Settings {
+    /// Extracts and validates the host settings of `figment`.
+    ///
+    /// # Errors
+    ///
+    /// [`LoadError::Invalid`] naming the first bad key.
+    pub fn extract(figment: &Figment) -> Result<Self, LoadError> {
+        let mut settings: Self = figment.extract().map_err(LoadError::from_figment)?;
+        settings.server.public_url = validate_public_url(figment, &settings.server.public_url)?;
+        for cidr in &settings.server.trusted_proxies {
+            if !is_cidr(cidr) {
+                return Err(LoadError::invalid(
+                    figment,
+                    "server.trusted_proxies",
+                    format!("{cidr:?} is not a CIDR: use an address and a prefix length, like 10.0.0.0/8"),
+                ));
+            }
+        }
+        if settings.server.body_limit == 0 {
+            return Err(LoadError::invalid(
+                figment,
+                "server.body_limit",
+                "must be at least 1 byte",
+            ));
+        }
+        if settings.store.kind == StoreKind::Redis {
+            validate_redis_url(figment, &settings.store.redis_url)?;
+        }
+        Ok(settings)
+    }
+
+    /// Returns `plugins.<name>.enabled` and `plugins.<name>.order`, when set.
+    ///
+    /// # Errors
+    ///
+    /// [`LoadError::Invalid`] when either has the wrong type.
+    pub fn plugin_switch(
+        figment: &Figment,
+        name: &str,
+    ) -> Result<(Option<bool>, Option<i32>), LoadError> {
+        let path = format!("plugins.{name}");
+        if figment.find_value(&path).is_err() {
+            return Ok((None, None));
+        }
+        let switch: PluginSwitch = figment
+            .extract_inner(&path)
+            .map_err(|error| LoadError::from_figment_at(error, &path))?;
+        Ok((switch.enabled, switch.order))
+    }
+}
+
+fn validate_public_url(figment: &Figment, value: &str) -> Result<String, LoadError> {
+    let invalid = |message: &str| LoadError::invalid(figment, "server.public_url", message);
+    let url = url::Url::parse(value)
+        .map_err(|_| invalid("must be an absolute URL, like https://auth.example.com"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(invalid("must be an http or https URL with a host"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid("must not have a query or fragment"));
+    }
+    Ok(value.trim_end_matches('/').to_owned())
+}
+
+fn validate_redis_url(figment: &Figment, value: &str) -> Result<(), LoadError> {
+    let parsed = url::Url::parse(value).ok();
+    let scheme_ok = parsed
+        .as_ref()
+        .is_some_and(|url| matches!(url.scheme(), "redis" | "rediss" | "unix" | "redis+unix"));
+    if scheme_ok {
+        Ok(())
+    } else {
+        Err(LoadError::invalid(
+            figment,
+            "store.redis_url",
+            "must be a redis:// or rediss:// URL, like redis://127.0.0.1:6379",
+        ))
+    }
+}
+
+fn is_cidr(value: &str) -> bool {
+    let Some((address, length)) = value.split_once('/') else {
+        return false;
+    };
+    let Ok(address) = address.parse::<IpAddr>() else {
+        return false;
+    };
+    let max = if address.is_ipv4() { 32 } else { 128 };
+    length.parse::<u8>().is_ok_and(|length| length <= max)
+}
+
+/// Returns where `key` was set, for messages about values that parsed but break a rule.
+pub(super) fn origin(figment: &Figment, key: &str) -> String {
+    origin_of(figment, key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cidr_accepts_v4_and_v6() {
+        assert!(is_cidr("10.0.0.0/8"));
+        assert!(is_cidr("::1/128"));
+        assert!(!is_cidr("10.0.0.0/33"));
+        assert!(!is_cidr("10.0.0.0"));
+        assert!(!is_cidr("example.com/8"));
+    }
+}

@@ -1,0 +1,17 @@
+//! Plugins compiled into this binary.
+
+use latchkey_sdk::Plugin;
+
+// Each built-in plugin crate registers itself through `inventory`; naming the crate here
+// makes the linker keep it even though no function of it is called directly.
+#[cfg(feature = "jwt")]
+use latchkey_jwt as _;
+#[cfg(feature = "passkey")]
+use latchkey_passkey as _;
+
+/// Returns one value of every plugin compiled into this binary.
+pub(super) fn plugins() -> Vec<Box<dyn Plugin>> {
+    latchkey_sdk::registered_plugins()
+        .map(latchkey_sdk::PluginRegistration::make)
+        .collect()
+}

@@ -1,0 +1,195 @@
+//! Every plugin found, with its effective switch and order.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use figment::Figment;
+use latchkey_sdk::Plugin;
+
+use crate::config::{LoadError, LoadedConfig, Settings};
+
+/// Where a plugin came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PluginSource {
+    /// Compiled into this binary.
+    BuiltIn,
+}
+
+impl fmt::Display for PluginSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::BuiltIn => f.write_str("built in"),
+        }
+    }
+}
+
+/// One plugin with the switch and order that config gives it.
+pub struct PluginEntry {
+    /// The plugin.
+    pub plugin: Box<dyn Plugin>,
+    /// Where it came from.
+    pub source: PluginSource,
+    /// Whether it runs.
+    pub enabled: bool,
+    /// Its effective order: `plugins.<name>.order`, or the plugin's default.
+    pub order: i32,
+}
+
+impl fmt::Debug for PluginEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PluginEntry")
+            .field("name", &self.plugin.name())
+            .field("version", &self.plugin.version())
+            .field("source", &self.source)
+            .field("enabled", &self.enabled)
+            .field("order", &self.order)
+            .finish()
+    }
+}
+
+/// Why the set of plugins cannot run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CatalogError {
+    /// Two plugins share a name.
+    #[error("two plugins are named {name}: rename one of them")]
+    DuplicateName {
+        /// The shared name.
+        name: String,
+    },
+    /// An enabled plugin requires a capability that no enabled plugin provides.
+    #[error("plugin {plugin} requires capability {capability}, which no enabled plugin provides{hint}")]
+    MissingCapability {
+        /// The plugin that requires it.
+        plugin: String,
+        /// The capability.
+        capability: String,
+        /// What to enable, if a disabled plugin provides it.
+        hint: String,
+    },
+    /// Plugins require each other's capabilities in a cycle.
+    #[error("plugins {plugins} require each other's capabilities in a cycle")]
+    Cycle {
+        /// The plugins in the cycle, comma separated.
+        plugins: String,
+    },
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] LoadError),
+}
+
+/// Every plugin found, sorted by effective order and then name.
+#[derive(Debug)]
+pub struct Catalog {
+    entries: Vec<PluginEntry>,
+}
+
+impl Catalog {
+    /// Finds every built-in plugin and applies the `enabled` and `order` keys of `config`.
+    ///
+    /// # Errors
+    ///
+    /// A duplicate plugin name, a section for a plugin this binary does not have, or an
+    /// `enabled` or `order` of the wrong type.
+    pub fn discover(config: &LoadedConfig) -> Result<Self, CatalogError> {
+        let plugins = super::builtin::plugins()
+            .into_iter()
+            .map(|plugin| (plugin, PluginSource::BuiltIn))
+            .collect();
+        Self::from_plugins(plugins, &config.figment)
+    }
+
+    /// Builds the catalog of `plugins` under the configuration `figment`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Catalog::discover`].
+    pub fn from_plugins(
+        plugins: Vec<(Box<dyn Plugin>, PluginSource)>,
+        figment: &Figment,
+    ) -> Result<Self, CatalogError> {
+        let mut names = BTreeSet::new();
+        let mut entries = Vec::with_capacity(plugins.len());
+        for (plugin, source) in plugins {
+            if !names.insert(plugin.name()) {
+                return Err(CatalogError::DuplicateName {
+                    name: plugin.name().to_owned(),
+                });
+            }
+            let (enabled, order) = Settings::plugin_switch(figment, plugin.name())?;
+            entries.push(PluginEntry {
+                enabled: enabled.unwrap_or_else(|| plugin.enabled_by_default()),
+                order: order.unwrap_or_else(|| plugin.default_order()),
+                plugin,
+                source,
+            });
+        }
+        reject_unknown_sections(figment, &names)?;
+        entries.sort_by(|a, b| (a.order, a.plugin.name()).cmp(&(b.order, b.plugin.name())));
+
+        let catalog = Self { entries };
+        catalog.check_capabilities()?;
+        Ok(catalog)
+    }
+
+    /// Returns every plugin, sorted by effective order.
+    #[must_use]
+    pub fn entries(&self) -> &[PluginEntry] {
+        &self.entries
+    }
+
+    /// Returns the enabled plugins, sorted by effective order.
+    pub fn enabled(&self) -> impl Iterator<Item = &PluginEntry> {
+        self.entries.iter().filter(|entry| entry.enabled)
+    }
+
+    fn check_capabilities(&self) -> Result<(), CatalogError> {
+        let provided: BTreeSet<&str> = self
+            .enabled()
+            .flat_map(|entry| entry.plugin.provides())
+            .chain(crate::HOST_CAPABILITIES)
+            .collect();
+        for entry in self.enabled() {
+            for capability in entry.plugin.requires() {
+                if provided.contains(capability) {
+                    continue;
+                }
+                let providers: Vec<&str> = self
+                    .entries
+                    .iter()
+                    .filter(|other| other.plugin.provides().contains(&capability))
+                    .map(|other| other.plugin.name())
+                    .collect();
+                let hint = if providers.is_empty() {
+                    String::new()
+                } else {
+                    format!(": enable plugin {}", providers.join(" or "))
+                };
+                return Err(CatalogError::MissingCapability {
+                    plugin: entry.plugin.name().to_owned(),
+                    capability: capability.to_owned(),
+                    hint,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+fn reject_unknown_sections(figment: &Figment, names: &BTreeSet<&str>) -> Result<(), LoadError> {
+    let Ok(figment::value::Value::Dict(_, sections)) = figment.find_value("plugins") else {
+        return Ok(());
+    };
+    for name in sections.keys() {
+        if !names.contains(name.as_str()) {
+            let expected: Vec<&str> = names.iter().copied().collect();
+            return Err(LoadError::UnknownPlugin {
+                name: name.clone(),
+                origin: latchkey_sdk::config::origin_of(figment, &format!("plugins.{name}")),
+                expected: expected.join(", "),
+            });
+        }
+    }
+    Ok(())
+}
