@@ -15,7 +15,10 @@ pub fn init(settings: &LogSettings) -> anyhow::Result<()> {
         _ => EnvFilter::try_new(&settings.level)
             .map_err(|error| anyhow::anyhow!("invalid value for log.level: {error}"))?,
     };
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let colored = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(colored);
     let installed = match settings.format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),

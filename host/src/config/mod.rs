@@ -49,8 +49,9 @@ pub struct ConfigSources {
     pub files: Vec<PathBuf>,
     /// Whether to read environment variables. Tests turn this off to stay isolated.
     pub environment: bool,
-    /// TOML text merged last, above the environment. Used by tests and embedders.
-    pub overrides: Option<String>,
+    /// TOML texts merged last, in order, above the environment. Used by tests and
+    /// embedders.
+    pub overrides: Vec<String>,
 }
 
 impl ConfigSources {
@@ -61,7 +62,7 @@ impl ConfigSources {
             profile,
             files,
             environment: true,
-            overrides: None,
+            overrides: Vec::new(),
         }
     }
 }
@@ -132,8 +133,8 @@ fn merge(sources: &ConfigSources, profile: &str) -> Result<Figment, LoadError> {
         figment = figment.merge(LatchkeyEnv);
         figment = legacy_env::merge(figment)?;
     }
-    if let Some(text) = &sources.overrides {
-        figment = figment.merge(Embedded::new("overrides", text.clone()));
+    for (index, text) in sources.overrides.iter().enumerate() {
+        figment = figment.merge(Embedded::new(format!("overrides #{}", index + 1), text.clone()));
     }
     Ok(figment)
 }

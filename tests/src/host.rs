@@ -1,0 +1,177 @@
+//! A Latchkey host started in the test process on a free port.
+
+use std::sync::Once;
+
+use latchkey::config::{self, ConfigSources};
+use latchkey::server::RunningServer;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::device::ORIGIN;
+
+/// Where a test host keeps its state.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    /// The in-process memory store.
+    Memory,
+    /// A Redis server, by URL.
+    Redis(String),
+}
+
+impl Backend {
+    fn toml(&self) -> String {
+        match self {
+            Self::Memory => "[store]\nkind = \"memory\"\n".to_owned(),
+            Self::Redis(url) => format!("[store]\nkind = \"redis\"\nredis_url = \"{url}\"\n"),
+        }
+    }
+}
+
+/// A running host and an HTTP client for it.
+#[derive(Debug)]
+pub struct TestHost {
+    server: RunningServer,
+    http: reqwest::Client,
+}
+
+impl TestHost {
+    /// Starts a host on `backend` with the test defaults: a free loopback port and the
+    /// public URL [`ORIGIN`].
+    ///
+    /// # Panics
+    ///
+    /// When the host fails to start.
+    pub async fn start(backend: &Backend) -> Self {
+        Self::start_with(backend, "").await
+    }
+
+    /// Starts a host as [`TestHost::start`] does, with `extra` TOML merged last.
+    ///
+    /// # Panics
+    ///
+    /// When the host fails to start.
+    pub async fn start_with(backend: &Backend, extra: &str) -> Self {
+        match Self::try_start(backend, extra).await {
+            Ok(host) => host,
+            Err(error) => panic!("test host failed to start: {error:#}"),
+        }
+    }
+
+    /// Starts a host, returning the start-up error instead of panicking.
+    ///
+    /// # Errors
+    ///
+    /// Whatever stopped the host from starting.
+    pub async fn try_start(backend: &Backend, extra: &str) -> anyhow::Result<Self> {
+        init_logging();
+        let base = format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\npublic_url = \"{ORIGIN}\"\nshutdown_timeout = 2\n"
+        );
+        let sources = ConfigSources {
+            profile: Some("development".to_owned()),
+            files: Vec::new(),
+            environment: false,
+            overrides: vec![base, backend.toml(), extra.to_owned()],
+        };
+        let config = config::load(&sources)?;
+        let server = latchkey::server::start(config).await?;
+        Ok(Self {
+            server,
+            http: reqwest::Client::new(),
+        })
+    }
+
+    /// Returns the absolute URL of `path` on this host.
+    #[must_use]
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.server.url())
+    }
+
+    /// Returns the HTTP client.
+    #[must_use]
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// Returns the running server.
+    #[must_use]
+    pub fn server(&self) -> &RunningServer {
+        &self.server
+    }
+
+    /// Sends `GET path` and returns the status and the JSON body (`Null` if not JSON).
+    ///
+    /// # Panics
+    ///
+    /// When the request cannot be sent.
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let response = self.http.get(self.url(path)).send().await.expect("GET sent");
+        split(response).await
+    }
+
+    /// Sends `POST path` with `body` as JSON and returns the status and JSON body.
+    ///
+    /// # Panics
+    ///
+    /// When the request cannot be sent.
+    pub async fn post(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("POST sent");
+        split(response).await
+    }
+
+    /// Sends `POST path` with `body` as raw bytes and returns the status and JSON body.
+    ///
+    /// # Panics
+    ///
+    /// When the request cannot be sent.
+    pub async fn post_raw(&self, path: &str, body: impl Into<reqwest::Body>) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .post(self.url(path))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("POST sent");
+        split(response).await
+    }
+
+    /// Returns every key in the host's store, sorted.
+    ///
+    /// # Panics
+    ///
+    /// When the store cannot be read.
+    pub async fn store_keys(&self) -> Vec<String> {
+        let mut keys = self.server.store().keys("").await.expect("store readable");
+        keys.sort();
+        keys
+    }
+
+    /// Shuts the host down gracefully.
+    pub async fn stop(self) {
+        self.server.shutdown().await;
+    }
+}
+
+async fn split(response: reqwest::Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let body = response.bytes().await.unwrap_or_default();
+    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+}
+
+fn init_logging() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "off".to_owned());
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_test_writer()
+            .try_init();
+    });
+}
