@@ -57,7 +57,10 @@ fn plugins_shows_disabled_plugin_and_order_override() {
     );
     assert!(output.status.success(), "{}", stderr(&output));
     let text = stdout(&output);
-    let passkey = text.lines().find(|line| line.starts_with("passkey")).unwrap();
+    let passkey = text
+        .lines()
+        .find(|line| line.starts_with("passkey"))
+        .unwrap();
     let jwt = text.lines().find(|line| line.starts_with("jwt")).unwrap();
     assert!(passkey.contains(" no "), "{passkey}");
     assert!(jwt.contains(" 42 "), "{jwt}");
@@ -69,7 +72,10 @@ fn config_redacts_jwt_secret() {
     assert!(output.status.success(), "{}", stderr(&output));
     let text = stdout(&output);
     assert!(!text.contains("correct-horse-battery"), "{text}");
-    assert!(text.contains("key_encryption_secret = \"[redacted]\""), "{text}");
+    assert!(
+        text.contains("key_encryption_secret = \"[redacted]\""),
+        "{text}"
+    );
     assert!(text.contains("listen = \"127.0.0.1:8080\""), "{text}");
 }
 

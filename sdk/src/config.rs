@@ -93,7 +93,11 @@ impl<'a> ConfigSection<'a> {
                 |metadata| describe_origin(metadata, &format!("{path}.{key}")),
             );
             ConfigError::Invalid {
-                key: if key.is_empty() { path } else { self.key_path(&key) },
+                key: if key.is_empty() {
+                    path
+                } else {
+                    self.key_path(&key)
+                },
                 origin,
                 message,
             }
@@ -121,9 +125,10 @@ impl<'a> ConfigSection<'a> {
 /// variable, or `built-in defaults` when nothing set it.
 #[must_use]
 pub fn origin_of(figment: &Figment, path: &str) -> String {
-    figment
-        .find_metadata(path)
-        .map_or_else(|| "built-in defaults".to_owned(), |m| describe_origin(m, path))
+    figment.find_metadata(path).map_or_else(
+        || "built-in defaults".to_owned(),
+        |m| describe_origin(m, path),
+    )
 }
 
 /// Describes the provider in `metadata` for a message about the value at `path`: the file
@@ -201,6 +206,8 @@ impl<'de> de::Deserializer<'de> for FieldProbe<'_> {
 }
 
 #[cfg(test)]
+// `figment::Jail` fixes the closure error type to `figment::Error`, which is large.
+#[allow(clippy::result_large_err)]
 mod tests {
     use figment::providers::{Format, Toml};
     use serde::Deserialize;

@@ -111,7 +111,7 @@ pub use crate::error::{PluginError, error_chain};
 pub use crate::export::{PluginRegistration, registered_plugins};
 pub use crate::http::{ApiError, read_json};
 pub use crate::plugin::{
-    BoxFuture, ConfiguredPlugin, Contribution, HostSettings, Hoop, Plugin, ShutdownSignal,
+    BoxFuture, ConfiguredPlugin, Contribution, Hoop, HostSettings, Plugin, ShutdownSignal,
     StartContext,
 };
 
@@ -121,7 +121,7 @@ pub mod prelude {
 
     pub use crate::capability::{Store, TokenIssuer, TokenRequest, TokenVerifier};
     pub use crate::{
-        ApiError, ConfigError, ConfigSection, ConfiguredPlugin, Contribution, HostSettings, Hoop,
+        ApiError, ConfigError, ConfigSection, ConfiguredPlugin, Contribution, Hoop, HostSettings,
         Plugin, PluginError, StartContext, read_json,
     };
 }

@@ -64,7 +64,10 @@ pub trait ConfiguredPlugin: Send + Sync {
     /// to the server.
     ///
     /// Runs once, after every plugin it requires has started.
-    async fn start(self: Box<Self>, context: &mut StartContext) -> Result<Contribution, PluginError>;
+    async fn start(
+        self: Box<Self>,
+        context: &mut StartContext,
+    ) -> Result<Contribution, PluginError>;
 }
 
 /// Host settings that plugins derive their defaults from.

@@ -46,7 +46,9 @@ pub(super) fn merge(mut figment: Figment) -> Result<Figment, LoadError> {
 }
 
 fn read(variable: &str) -> Option<String> {
-    std::env::var(variable).ok().filter(|value| !value.is_empty())
+    std::env::var(variable)
+        .ok()
+        .filter(|value| !value.is_empty())
 }
 
 /// One variable of the original service, providing one key as a string.
@@ -75,7 +77,10 @@ impl Provider for LegacyVariable {
     fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
         let nested = figment::util::nest(self.key, Value::from(self.value.clone()));
         let Value::Dict(_, dict) = nested else {
-            return Err(figment::Error::from(format!("invalid key path {}", self.key)));
+            return Err(figment::Error::from(format!(
+                "invalid key path {}",
+                self.key
+            )));
         };
         Ok(Profile::Default.collect(dict))
     }

@@ -23,7 +23,9 @@ use figment::{Figment, Metadata, Profile, Provider};
 
 pub use self::error::LoadError;
 pub use self::redact::{redact_url, redacted_toml};
-pub use self::settings::{LogFormat, LogSettings, ServerSettings, Settings, StoreKind, StoreSettings};
+pub use self::settings::{
+    LogFormat, LogSettings, ServerSettings, Settings, StoreKind, StoreSettings,
+};
 
 /// The built-in defaults, with every host setting documented.
 pub const DEFAULT_TOML: &str = include_str!("../../../config/default.toml");
@@ -34,7 +36,10 @@ pub const PROFILES: [(&str, &str); 2] = [
         "development",
         include_str!("../../../config/development.toml"),
     ),
-    ("production", include_str!("../../../config/production.toml")),
+    (
+        "production",
+        include_str!("../../../config/production.toml"),
+    ),
 ];
 
 /// The profile used when neither `--profile` nor `LATCHKEY_PROFILE` names one.
@@ -121,7 +126,10 @@ fn merge(sources: &ConfigSources, profile: &str) -> Result<Figment, LoadError> {
         .unwrap_or_default();
 
     let mut figment = Figment::new()
-        .merge(Embedded::new("config/default.toml (built in)", DEFAULT_TOML))
+        .merge(Embedded::new(
+            "config/default.toml (built in)",
+            DEFAULT_TOML,
+        ))
         .merge(Embedded::new(
             format!("config/{profile}.toml (built in)"),
             profile_toml,
@@ -134,7 +142,10 @@ fn merge(sources: &ConfigSources, profile: &str) -> Result<Figment, LoadError> {
         figment = legacy_env::merge(figment)?;
     }
     for (index, text) in sources.overrides.iter().enumerate() {
-        figment = figment.merge(Embedded::new(format!("overrides #{}", index + 1), text.clone()));
+        figment = figment.merge(Embedded::new(
+            format!("overrides #{}", index + 1),
+            text.clone(),
+        ));
     }
     Ok(figment)
 }
@@ -166,7 +177,10 @@ impl Embedded {
 
 impl Provider for Embedded {
     fn metadata(&self) -> Metadata {
-        Metadata::from(self.name.clone(), figment::Source::Custom(self.name.clone()))
+        Metadata::from(
+            self.name.clone(),
+            figment::Source::Custom(self.name.clone()),
+        )
     }
 
     fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {

@@ -66,6 +66,17 @@ pub enum StoreKind {
     Redis,
 }
 
+impl StoreKind {
+    /// Returns the config spelling, `memory` or `redis`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Memory => "memory",
+            Self::Redis => "redis",
+        }
+    }
+}
+
 /// `[log]`: the tracing subscriber of `latchkey serve`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -108,7 +119,9 @@ impl Settings {
                 return Err(LoadError::invalid(
                     figment,
                     "server.trusted_proxies",
-                    format!("{cidr:?} is not a CIDR: use an address and a prefix length, like 10.0.0.0/8"),
+                    format!(
+                        "{cidr:?} is not a CIDR: use an address and a prefix length, like 10.0.0.0/8"
+                    ),
                 ));
             }
         }

@@ -1,3 +1,6 @@
+// `figment::Jail` fixes the closure error type to `figment::Error`, which is large.
+#![allow(clippy::result_large_err)]
+
 use figment::Jail;
 
 use super::*;
@@ -118,7 +121,9 @@ fn legacy_variables_mapped() {
             .extract_inner("plugins.jwt.key_encryption_secret")
             .unwrap();
         assert_eq!(secret, "s3cret");
-        let app_id: String = figment.extract_inner("plugins.passkey.apple_app_id").unwrap();
+        let app_id: String = figment
+            .extract_inner("plugins.passkey.apple_app_id")
+            .unwrap();
         assert_eq!(app_id, "TEAM.com.example");
         Ok(())
     });
@@ -144,7 +149,10 @@ fn secrets_redacted_in_printout() {
         let text = redacted_toml(&config.figment).expect("prints");
         assert!(!text.contains("s3cret-value"), "{text}");
         assert!(!text.contains("hunter2"), "{text}");
-        assert!(text.contains("key_encryption_secret = \"[redacted]\""), "{text}");
+        assert!(
+            text.contains("key_encryption_secret = \"[redacted]\""),
+            "{text}"
+        );
         Ok(())
     });
 }

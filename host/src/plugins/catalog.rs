@@ -59,7 +59,9 @@ pub enum CatalogError {
         name: String,
     },
     /// An enabled plugin requires a capability that no enabled plugin provides.
-    #[error("plugin {plugin} requires capability {capability}, which no enabled plugin provides{hint}")]
+    #[error(
+        "plugin {plugin} requires capability {capability}, which no enabled plugin provides{hint}"
+    )]
     MissingCapability {
         /// The plugin that requires it.
         plugin: String,

@@ -30,7 +30,8 @@ impl Handler for CatchPanic {
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_default();
             tracing::error!(panic = %message, "handler panicked");
-            res.headers_mut().remove(latchkey_sdk::salvo::http::header::CONTENT_TYPE);
+            res.headers_mut()
+                .remove(latchkey_sdk::salvo::http::header::CONTENT_TYPE);
             res.render(ApiError::internal());
             ctrl.skip_rest();
         }

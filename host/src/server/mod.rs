@@ -29,8 +29,8 @@ use tokio::task::JoinHandle;
 
 pub use self::request_id::{REQUEST_ID_HEADER, REQUEST_ID_KEY};
 use self::{
-    body_limit::BodyLimit, catch_panic::CatchPanic, fallback::JsonErrors,
-    prefix_hoop::PrefixHoop, request_id::RequestId,
+    body_limit::BodyLimit, catch_panic::CatchPanic, fallback::JsonErrors, prefix_hoop::PrefixHoop,
+    request_id::RequestId,
 };
 use crate::config::{LoadError, LoadedConfig, StoreKind};
 use crate::plugins::{Catalog, PluginEntry, start_order};
@@ -96,19 +96,28 @@ impl RunningServer {
     /// Stops accepting connections, lets in-flight requests finish within the shutdown
     /// timeout, then runs the plugins' shutdown steps and ends their tasks.
     pub async fn shutdown(self) {
-        tracing::info!(timeout_s = self.shutdown_timeout.as_secs(), "shutdown begun");
+        tracing::info!(
+            timeout_s = self.shutdown_timeout.as_secs(),
+            "shutdown begun"
+        );
         let _ = self.shutdown.send(true);
         self.handle.stop_graceful(self.shutdown_timeout);
         if let Err(error) = self.served.await {
             tracing::error!(%error, "server task failed");
         }
         for (plugin, step) in self.shutdown_steps {
-            if tokio::time::timeout(self.shutdown_timeout, step).await.is_err() {
+            if tokio::time::timeout(self.shutdown_timeout, step)
+                .await
+                .is_err()
+            {
                 tracing::warn!(%plugin, "shutdown step timed out");
             }
         }
         for task in self.tasks {
-            if tokio::time::timeout(self.shutdown_timeout, task).await.is_err() {
+            if tokio::time::timeout(self.shutdown_timeout, task)
+                .await
+                .is_err()
+            {
                 tracing::warn!("background task did not stop in time");
             }
         }
@@ -155,7 +164,12 @@ pub async fn start(config: LoadedConfig) -> anyhow::Result<RunningServer> {
         service_hoops.extend(contribution.hoops.iter().map(PrefixHoop::new));
         tasks.extend(contribution.tasks.into_iter().map(tokio::spawn));
         let name = entry.plugin.name().to_owned();
-        shutdown_steps.extend(contribution.shutdown.into_iter().map(|step| (name.clone(), step)));
+        shutdown_steps.extend(
+            contribution
+                .shutdown
+                .into_iter()
+                .map(|step| (name.clone(), step)),
+        );
     }
     let service = build_service(router, service_hoops, settings.server.body_limit);
 
@@ -263,12 +277,14 @@ fn log_startup(config: &LoadedConfig, catalog: &Catalog, local_addr: SocketAddr)
         url = %format!("http://{local_addr}"),
         public_url = %config.settings.server.public_url,
         profile = %config.profile,
-        store = ?store,
+        store = store.as_str(),
         "latchkey listening"
     );
     if store == StoreKind::Memory {
         if config.profile == "production" {
-            tracing::warn!("memory store in production: state is lost on restart and not shared between instances");
+            tracing::warn!(
+                "memory store in production: state is lost on restart and not shared between instances"
+            );
         } else {
             tracing::info!("memory store: state is lost on restart");
         }

@@ -51,7 +51,8 @@ mod tests {
 
     #[async_trait]
     impl Handler for Nothing {
-        async fn handle(&self, _: &mut Request, _: &mut Depot, _: &mut Response, _: &mut FlowCtrl) {}
+        async fn handle(&self, _: &mut Request, _: &mut Depot, _: &mut Response, _: &mut FlowCtrl) {
+        }
     }
 
     fn hoop(prefix: &str) -> PrefixHoop {

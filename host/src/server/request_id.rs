@@ -40,11 +40,17 @@ impl Handler for RequestId {
             path = %req.uri().path(),
         );
         let started = Instant::now();
-        ctrl.call_next(req, depot, res).instrument(span.clone()).await;
+        ctrl.call_next(req, depot, res)
+            .instrument(span.clone())
+            .await;
 
         let status = res.status_code.map_or(200, |status| status.as_u16());
         span.in_scope(|| {
-            tracing::debug!(status, elapsed_ms = started.elapsed().as_millis(), "request finished");
+            tracing::debug!(
+                status,
+                elapsed_ms = started.elapsed().as_millis(),
+                "request finished"
+            );
         });
     }
 }

@@ -184,15 +184,28 @@ mod tests {
         let store = MemoryStore::new();
         assert!(store.compare_and_swap("k", None, b"1", None).await.unwrap());
         assert!(!store.compare_and_swap("k", None, b"2", None).await.unwrap());
-        assert!(!store.compare_and_swap("k", Some(b"0"), b"2", None).await.unwrap());
-        assert!(store.compare_and_swap("k", Some(b"1"), b"2", None).await.unwrap());
+        assert!(
+            !store
+                .compare_and_swap("k", Some(b"0"), b"2", None)
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .compare_and_swap("k", Some(b"1"), b"2", None)
+                .await
+                .unwrap()
+        );
         assert_eq!(store.get("k").await.unwrap(), Some(b"2".to_vec()));
     }
 
     #[tokio::test]
     async fn expired_entry_is_absent() {
         let store = MemoryStore::new();
-        store.set("k", b"v", Some(Duration::from_millis(1))).await.unwrap();
+        store
+            .set("k", b"v", Some(Duration::from_millis(1)))
+            .await
+            .unwrap();
         tokio::time::sleep(Duration::from_millis(5)).await;
         assert_eq!(store.get("k").await.unwrap(), None);
         assert!(store.insert_new("k", b"w", None).await.unwrap());

@@ -117,7 +117,9 @@ mod tests {
         let mut capabilities = Capabilities::new();
         capabilities.provide::<dyn Greeter>(Arc::new(English));
 
-        let greeter = capabilities.get::<dyn Greeter>().expect("greeter registered");
+        let greeter = capabilities
+            .get::<dyn Greeter>()
+            .expect("greeter registered");
         assert_eq!(greeter.greet(), "hello");
         assert!(capabilities.contains("greeter"));
     }
