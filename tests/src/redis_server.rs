@@ -35,6 +35,24 @@ impl RedisServer {
         panic!("redis-server did not start on any of 5 free ports");
     }
 
+    /// Stops the server and starts a fresh one on the same port, as after a Redis restart
+    /// that lost its data.
+    ///
+    /// # Panics
+    ///
+    /// When the new server does not start.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.child = spawn(self.port);
+        assert!(self.wait_until_ready(), "redis-server did not restart on port {}", self.port);
+    }
+
+    /// Stops the server; it stays stopped until [`RedisServer::restart`].
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Returns the server's URL.
     #[must_use]
     pub fn url(&self) -> String {
@@ -80,8 +98,7 @@ impl RedisServer {
 
 impl Drop for RedisServer {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
     }
 }
 

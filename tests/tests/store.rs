@@ -52,7 +52,12 @@ async fn concurrent_inserts_have_one_winner() {
         let inserters: Vec<_> = (0..16u8)
             .map(|index| {
                 let store = Arc::clone(&store);
-                tokio::spawn(async move { store.insert_new("credential", &[index], None).await.unwrap() })
+                tokio::spawn(async move {
+                    store
+                        .insert_new("credential", &[index], None)
+                        .await
+                        .unwrap()
+                })
             })
             .collect();
         let mut winners = 0;
@@ -93,11 +98,18 @@ async fn compare_and_swap_loses_no_update() {
             writer.await.unwrap();
         }
         assert_eq!(store.get("counter").await.unwrap(), Some(b"8".to_vec()));
-        assert!(!store
-            .compare_and_swap("counter", None, b"x", None)
-            .await
-            .unwrap());
-        assert!(store.compare_and_swap("fresh", None, b"x", None).await.unwrap());
+        assert!(
+            !store
+                .compare_and_swap("counter", None, b"x", None)
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .compare_and_swap("fresh", None, b"x", None)
+                .await
+                .unwrap()
+        );
     })
     .await;
 }
@@ -150,7 +162,10 @@ async fn redis_keys_carry_prefix_and_ttl() {
     let mut connection = redis.connection().await;
     let mut raw: Vec<String> = connection.keys("*").await.unwrap();
     raw.sort();
-    assert_eq!(raw, ["test:counted", "test:expiring", "test:kept", "test:swapped"]);
+    assert_eq!(
+        raw,
+        ["test:counted", "test:expiring", "test:kept", "test:swapped"]
+    );
     for key in ["test:counted", "test:expiring", "test:swapped"] {
         let ttl: i64 = connection.pttl(key).await.unwrap();
         assert!(ttl > 0 && ttl <= 30_000, "{key} has PTTL {ttl}");

@@ -194,22 +194,24 @@ pub(crate) mod tests {
 
     use super::*;
 
-    /// A store in a map, without expiry, that can make compare-and-swap lose races.
+    /// A fake store for unit tests: a map without expiry that can make compare-and-swap
+    /// lose races on demand, which the real backends cannot be made to do. The end-to-end
+    /// tests run the real memory and Redis stores.
     #[derive(Default)]
-    pub(crate) struct MapStore {
+    pub(crate) struct FakeStore {
         entries: Mutex<HashMap<String, Vec<u8>>>,
         /// Number of upcoming compare-and-swap calls that fail as if another writer won.
         pub(crate) lost_races: AtomicUsize,
     }
 
-    impl MapStore {
+    impl FakeStore {
         fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<u8>>> {
-            self.entries.lock().expect("map store lock poisoned")
+            self.entries.lock().expect("fake store lock poisoned")
         }
     }
 
     #[async_trait]
-    impl Store for MapStore {
+    impl Store for FakeStore {
         async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
             Ok(self.entries().get(key).cloned())
         }
@@ -297,7 +299,7 @@ pub(crate) mod tests {
         }
     }
 
-    async fn put_user(store: &MapStore, user_id: &str, record: &UserRecord) {
+    async fn put_user(store: &FakeStore, user_id: &str, record: &UserRecord) {
         let key = user_key(user_id);
         store
             .set(&key, &encode(&key, record).unwrap(), None)
@@ -305,7 +307,7 @@ pub(crate) mod tests {
             .unwrap();
     }
 
-    async fn stored_user(store: &MapStore, user_id: &str) -> UserRecord {
+    async fn stored_user(store: &FakeStore, user_id: &str) -> UserRecord {
         load(store, &user_key(user_id)).await.unwrap().unwrap()
     }
 
@@ -335,7 +337,7 @@ pub(crate) mod tests {
 
     #[tokio::test]
     async fn credential_added_once() {
-        let store = MapStore::default();
+        let store = FakeStore::default();
         put_user(&store, "dQ", &user(&["Yw"])).await;
 
         assert!(add_user_credential(&store, "dQ", "Zg").await.unwrap());
@@ -345,14 +347,14 @@ pub(crate) mod tests {
 
     #[tokio::test]
     async fn credential_not_added_to_missing_user() {
-        let store = MapStore::default();
+        let store = FakeStore::default();
         assert!(!add_user_credential(&store, "dQ", "Zg").await.unwrap());
         assert!(store.keys("passkey:").await.unwrap().is_empty());
     }
 
     #[tokio::test]
     async fn update_retries_lost_races() {
-        let store = MapStore::default();
+        let store = FakeStore::default();
         put_user(&store, "dQ", &user(&[])).await;
         store.lost_races.store(3, Ordering::SeqCst);
 
@@ -362,7 +364,7 @@ pub(crate) mod tests {
 
     #[tokio::test]
     async fn update_gives_up_when_always_busy() {
-        let store = MapStore::default();
+        let store = FakeStore::default();
         put_user(&store, "dQ", &user(&[])).await;
         store.lost_races.store(usize::MAX, Ordering::SeqCst);
 
@@ -376,7 +378,7 @@ pub(crate) mod tests {
 
     #[tokio::test]
     async fn corrupt_record_reported_with_key() {
-        let store = MapStore::default();
+        let store = FakeStore::default();
         store.set(&user_key("dQ"), b"not json", None).await.unwrap();
 
         let error = add_user_credential(&store, "dQ", "Zg").await.unwrap_err();

@@ -25,7 +25,7 @@ use webauthn_rs_core::proto::{PublicKeyCredential, RegisterPublicKeyCredential};
 use crate::config::Config;
 use crate::encoding;
 use crate::error::PasskeyError;
-use crate::record::tests::MapStore;
+use crate::record::tests::FakeStore;
 use crate::record::{self, CredentialRecord, UserRecord};
 use crate::relying_party::RelyingParty;
 
@@ -136,7 +136,7 @@ impl TokenIssuer for EchoIssuer {
 
 struct Harness {
     relying_party: RelyingParty,
-    store: Arc<MapStore>,
+    store: Arc<FakeStore>,
     issuer: Arc<EchoIssuer>,
 }
 
@@ -152,7 +152,7 @@ impl Harness {
         let policy = config
             .validate(&section, &HostSettings::new("test", ORIGIN))
             .unwrap();
-        let store = Arc::new(MapStore::default());
+        let store = Arc::new(FakeStore::default());
         let issuer = Arc::new(EchoIssuer::default());
         let relying_party = RelyingParty::new(policy, store.clone(), issuer.clone());
         Self {
