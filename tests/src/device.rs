@@ -3,12 +3,12 @@
 use passkey::authenticator::{Authenticator, UiHint, UserCheck, UserValidationMethod};
 use passkey::client::{Client, DefaultClientData};
 use passkey::crypto::rust_crypto::RustCryptoBackend;
+use passkey::types::Passkey;
 use passkey::types::ctap2::{Aaguid, Ctap2Error};
 use passkey::types::webauthn::{
     CredentialCreationOptions, CredentialRequestOptions, PublicKeyCredentialCreationOptions,
     PublicKeyCredentialRequestOptions,
 };
-use passkey::types::Passkey;
 use serde_json::Value;
 use url::Url;
 
@@ -46,13 +46,8 @@ impl UserValidationMethod for ConsentingUser {
     }
 }
 
-type SoftClient = Client<
-    Option<Passkey>,
-    ConsentingUser,
-    RustCryptoBackend,
-    public_suffix::PublicSuffixList,
-    (),
->;
+type SoftClient =
+    Client<Option<Passkey>, ConsentingUser, RustCryptoBackend, public_suffix::PublicSuffixList, ()>;
 
 /// One authenticator holding at most one passkey, with the browser side of WebAuthn.
 ///
@@ -84,12 +79,8 @@ impl Device {
     /// When `origin` is not a URL.
     #[must_use]
     pub fn with_origin(origin: &str) -> Self {
-        let authenticator = Authenticator::new(
-            Aaguid::new_empty(),
-            None,
-            ConsentingUser,
-            RustCryptoBackend,
-        );
+        let authenticator =
+            Authenticator::new(Aaguid::new_empty(), None, ConsentingUser, RustCryptoBackend);
         Self {
             client: Client::new(authenticator).allows_insecure_localhost(true),
             origin: Url::parse(origin).expect("valid origin"),

@@ -105,7 +105,12 @@ impl TestHost {
     ///
     /// When the request cannot be sent.
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
-        let response = self.http.get(self.url(path)).send().await.expect("GET sent");
+        let response = self
+            .http
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("GET sent");
         split(response).await
     }
 
@@ -130,7 +135,11 @@ impl TestHost {
     /// # Panics
     ///
     /// When the request cannot be sent.
-    pub async fn post_raw(&self, path: &str, body: impl Into<reqwest::Body>) -> (StatusCode, Value) {
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> (StatusCode, Value) {
         let response = self
             .http
             .post(self.url(path))

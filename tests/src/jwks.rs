@@ -1,8 +1,14 @@
 //! Checking a token the way Privy does: from the JWKS URL alone.
 
-use jsonwebtoken::jwk::JwkSet;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, JwkSet, KeyAlgorithm, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Map, Value};
+
+/// How long fetching the JWKS may take.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A token's header key ID and its claims, after verification.
 #[derive(Debug, Clone)]
@@ -13,31 +19,73 @@ pub struct JwksClaims {
     pub claims: Map<String, Value>,
 }
 
-/// Fetches the JWKS at `jwks_url` and verifies `token` against it with jsonwebtoken:
-/// RS256 only, the key named by `kid`, the signature, and `exp`.
+/// Fetches the JWKS at `jwks_url` and verifies `token` against it with jsonwebtoken, as
+/// strictly as Privy's JWT-based auth:
+///
+/// - the header's `alg` is RS256, and its `kid` is present and names a key of the JWKS;
+/// - that key is an RSA key whose `alg` is RS256 and whose `use` is `sig`;
+/// - the signature matches, and `exp` and `sub` are present, with `exp` in the future
+///   and any `nbf` in the past, without leeway.
+///
+/// `aud` and `iss` are not checked, because the host under test sets them only when
+/// configured.
 ///
 /// # Errors
 ///
-/// When the JWKS cannot be fetched or parsed, the token has no known `kid`, or the token
-/// does not verify.
+/// When the JWKS cannot be fetched or parsed, or the token fails any rule above, with the
+/// rule named.
 pub async fn verify_with_jwks(jwks_url: &str, token: &str) -> anyhow::Result<JwksClaims> {
-    let jwks: JwkSet = reqwest::get(jwks_url).await?.error_for_status()?.json().await?;
-    let header = jsonwebtoken::decode_header(token)?;
-    let kid = header
-        .kid
-        .ok_or_else(|| anyhow::anyhow!("token header has no kid"))?;
-    let jwk = jwks
-        .find(&kid)
-        .ok_or_else(|| anyhow::anyhow!("kid {kid} is not in the JWKS"))?;
-    let key = DecodingKey::from_jwk(jwk)?;
+    let client = reqwest::Client::builder()
+        .timeout(FETCH_TIMEOUT)
+        .build()
+        .context("the HTTP client could not be built")?;
+    let jwks: JwkSet = client
+        .get(jwks_url)
+        .send()
+        .await
+        .with_context(|| format!("GET {jwks_url} failed"))?
+        .error_for_status()?
+        .json()
+        .await
+        .context("the JWKS is not a JSON Web Key Set")?;
+
+    let header = jsonwebtoken::decode_header(token).context("the token header is invalid")?;
+    if header.alg != Algorithm::RS256 {
+        bail!("token alg is {:?}: expected RS256", header.alg);
+    }
+    let Some(kid) = header.kid else {
+        bail!("token header has no kid");
+    };
+    let Some(jwk) = jwks.find(&kid) else {
+        bail!("kid {kid:?} is not in the JWKS at {jwks_url}");
+    };
+    check_jwk(jwk)?;
+    let key = DecodingKey::from_jwk(jwk).context("the JWK is not a usable RSA public key")?;
 
     let mut validation = Validation::new(Algorithm::RS256);
     validation.set_required_spec_claims(&["exp", "sub"]);
+    validation.validate_exp = true;
+    validation.validate_nbf = true;
     validation.validate_aud = false;
     validation.leeway = 0;
-    let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key, &validation)?;
+    let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key, &validation)
+        .context("the token does not verify against its JWK")?;
     Ok(JwksClaims {
         kid,
         claims: data.claims,
     })
+}
+
+/// Checks that `jwk` is an RSA key published for RS256 signatures.
+fn check_jwk(jwk: &Jwk) -> anyhow::Result<()> {
+    if !matches!(jwk.algorithm, AlgorithmParameters::RSA(_)) {
+        bail!("JWK kty is not RSA");
+    }
+    if jwk.common.key_algorithm != Some(KeyAlgorithm::RS256) {
+        bail!("JWK alg is {:?}: expected RS256", jwk.common.key_algorithm);
+    }
+    if jwk.common.public_key_use != Some(PublicKeyUse::Signature) {
+        bail!("JWK use is {:?}: expected sig", jwk.common.public_key_use);
+    }
+    Ok(())
 }

@@ -44,7 +44,11 @@ impl RedisServer {
     pub fn restart(&mut self) {
         self.stop();
         self.child = spawn(self.port);
-        assert!(self.wait_until_ready(), "redis-server did not restart on port {}", self.port);
+        assert!(
+            self.wait_until_ready(),
+            "redis-server did not restart on port {}",
+            self.port
+        );
     }
 
     /// Stops the server; it stays stopped until [`RedisServer::restart`].

@@ -15,7 +15,12 @@ async fn store_outage_answers_503_then_recovers() {
     let (status, body) = host.get("/api/auth/challenge/login").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(body["code"], "store_unavailable");
-    assert!(!body["error"].as_str().unwrap_or_default().contains("refused"));
+    assert!(
+        !body["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("refused")
+    );
 
     redis.restart();
     let mut recovered = false;

@@ -71,7 +71,8 @@ pub enum KeySetError {
     /// The RSA crate failed to generate a key.
     #[error("RSA key generation failed")]
     Generation(#[source] rsa::Error),
-    /// A private key could not be encoded as PKCS#8 for storage.
+    /// A private key could not be encoded as PKCS#8, the form it is signed with and
+    /// stored in.
     #[error("private key of {kid:?} could not be encoded as PKCS#8")]
     Encoding {
         /// The key's ID.
@@ -79,5 +80,19 @@ pub enum KeySetError {
         /// The encoding failure.
         #[source]
         source: rsa::pkcs8::Error,
+    },
+    /// `ring` does not sign with this private key. It accepts two primes of equal size
+    /// that are a multiple of 512 bits, so a 2048-, 3072- or 4096-bit modulus, and a public
+    /// exponent from 65537 to 33 bits.
+    #[error(
+        "private key of {kid:?} is not accepted for RS256 signing: expected a 2048-, 3072- \
+         or 4096-bit modulus of two primes and a public exponent of at least 65537"
+    )]
+    KeyRejected {
+        /// The key's ID.
+        kid: String,
+        /// Why `ring` rejected the key.
+        #[source]
+        source: ring::error::KeyRejected,
     },
 }

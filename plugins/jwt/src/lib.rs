@@ -39,8 +39,9 @@
 //! - Private keys are stored in the store as unencrypted PKCS#8, so anyone who can read
 //!   the store can sign tokens. `key_encryption_secret` is reserved for encrypting them.
 //!   In the production profile a missing secret is logged as a warning at start.
-//! - Signing uses RSA blinding and runs on the blocking thread pool, because one RS256
-//!   signature took about 2 ms of CPU with the `rsa` crate on a 2-core test machine.
+//! - Signing uses `ring` 0.17, whose RSA exponentiation runs in constant time, and runs
+//!   on the blocking thread pool, because one RS256 signature took about 0.7 ms of CPU
+//!   on a 2-core test machine (`docs/benchmarks.md`).
 //! - No token, private key or secret is logged. Rejection reasons are logged at debug
 //!   level without the token.
 //! - Keys do not rotate yet: the plugin generates one key and signs with it until

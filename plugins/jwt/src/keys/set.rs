@@ -77,7 +77,8 @@ impl KeySet {
     ///
     /// # Errors
     ///
-    /// [`KeySetError::Encoding`] if a private key cannot be encoded as PKCS#8.
+    /// [`KeySetError::Shape`] if JSON serialization fails. The keys were encoded as
+    /// PKCS#8 when they were created, so this does not fail in practice.
     pub fn to_stored(&self) -> Result<Vec<u8>, KeySetError> {
         stored::encode(self)
     }

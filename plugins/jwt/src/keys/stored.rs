@@ -12,7 +12,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use rsa::RsaPrivateKey;
-use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey};
+use rsa::pkcs8::DecodePrivateKey;
 use serde::{Deserialize, Serialize};
 
 use super::key::Key;
@@ -45,18 +45,11 @@ pub(crate) fn encode(set: &KeySet) -> Result<Vec<u8>, KeySetError> {
     for key in set.keys() {
         // NOTE: the private key is stored unencrypted until key encryption at rest with
         // key_encryption_secret arrives, so anyone who can read the store can sign tokens.
-        let der = key
-            .private_key()
-            .to_pkcs8_der()
-            .map_err(|source| KeySetError::Encoding {
-                kid: key.kid().to_owned(),
-                source,
-            })?;
         keys.push(StoredKey {
             kid: key.kid().to_owned(),
             alg: key.algorithm().as_str().to_owned(),
             created_at: key.created_at_secs(),
-            private_key: STANDARD.encode(der.as_bytes()),
+            private_key: STANDARD.encode(key.pkcs8_der()),
         });
     }
     let stored = StoredKeySet {
