@@ -1,6 +1,7 @@
 //! JSON errors and request bodies, the same for every plugin.
 
 use std::borrow::Cow;
+use std::time::Duration;
 
 use salvo::http::{ParseError, StatusCode};
 use salvo::writing::Json;
@@ -123,16 +124,29 @@ impl Scribe for ApiError {
     }
 }
 
+/// Time a client gets to send the whole body once the headers arrived. Without it, a
+/// client that declares a body and never finishes it holds a connection forever.
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Reads the request body as JSON into `T`.
 ///
-/// The body is limited to the server's `server.body_limit`, whatever its content type.
+/// The body is limited to the server's `server.body_limit`, whatever its content type, and
+/// must arrive within [`BODY_READ_TIMEOUT`].
 ///
 /// # Errors
 ///
-/// 413 for a body over the limit, and 400 `invalid_body` naming the path of the field at
-/// fault for a body that is empty, not JSON, or not of the shape of `T`.
+/// 413 for a body over the limit, 408 for a body that did not arrive in time, and 400
+/// `invalid_body` naming the path of the field at fault for a body that is empty, not
+/// JSON, or not of the shape of `T`.
 pub async fn read_json<T: DeserializeOwned>(req: &mut Request) -> Result<T, ApiError> {
-    let body = match req.payload().await {
+    let Ok(read) = tokio::time::timeout(BODY_READ_TIMEOUT, req.payload()).await else {
+        return Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            "request body did not arrive in time: send the whole body at once",
+        ));
+    };
+    let body = match read {
         Ok(body) => body,
         Err(ParseError::PayloadTooLarge) => return Err(ApiError::payload_too_large()),
         Err(error) => {

@@ -562,6 +562,20 @@ async fn control_character_display_name_rejected() {
 }
 
 #[tokio::test]
+async fn invisible_display_name_rejected() {
+    assert_display_name_rejected(&format!(
+        "?displayName={}",
+        query_escape("Ada\u{202E}nimda")
+    ))
+    .await;
+}
+
+#[tokio::test]
+async fn non_utf8_display_name_rejected() {
+    assert_display_name_rejected("?displayName=Ada%ED%A0%80").await;
+}
+
+#[tokio::test]
 async fn display_name_of_64_accepted() {
     let host = TestHost::start(&Backend::Memory).await;
     let name = "é".repeat(64);
@@ -1104,4 +1118,43 @@ async fn warned_counter_regression_keeps_counter() {
     let quirks = keys_under(&host, "passkey:quirk:").await;
     assert_eq!(quirks, ["passkey:quirk:counter_regression"]);
     host.stop().await;
+}
+
+#[tokio::test]
+async fn cross_origin_login_rejected() {
+    let host = TestHost::start(&Backend::Memory).await;
+    let mut device = Device::new();
+    register(&host, &mut device).await;
+    let response = login_response(&host, &mut device).await;
+    let mut client_data = client_data_of(&response);
+    client_data["crossOrigin"] = json!(true);
+    let before = host.store_keys().await;
+
+    let outcome = post_login(&host, &with_client_data(&response, &client_data)).await;
+    assert_rejected(outcome, StatusCode::BAD_REQUEST, "origin_mismatch");
+    assert_eq!(host.store_keys().await, before);
+}
+
+#[tokio::test]
+async fn stalled_body_times_out() {
+    let host = TestHost::start(&Backend::Memory).await;
+    let address = host.server().local_addr();
+    let exchange = async {
+        let mut socket = tokio::net::TcpStream::connect(address)
+            .await
+            .expect("connected");
+        let head = format!(
+            "POST {LOGIN} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n\
+             Content-Length: 100\r\nConnection: close\r\n\r\n{{"
+        );
+        socket.write_all(head.as_bytes()).await.expect("head sent");
+        let mut raw = Vec::new();
+        let _ = socket.read_to_end(&mut raw).await;
+        raw
+    };
+    let raw = tokio::time::timeout(Duration::from_secs(30), exchange)
+        .await
+        .expect("the server answers a stalled body within 30 s");
+    let outcome = parse_http_response(&raw);
+    assert_rejected(outcome, StatusCode::REQUEST_TIMEOUT, "request_timeout");
 }

@@ -22,6 +22,12 @@ pub(crate) enum PasskeyError {
     /// The attested credential ID differs from `rawId`.
     #[error("attested credential id does not match rawId")]
     AttestedIdMismatch,
+    /// The attested credential ID is outside 16 to 1023 bytes.
+    #[error("credential id is {length} bytes, outside 16 to 1023")]
+    CredentialIdLength {
+        /// Its length in bytes.
+        length: usize,
+    },
     /// The credential `type` is not `public-key`.
     #[error("credential type {found:?} is not public-key")]
     CredentialType {
@@ -145,6 +151,10 @@ fn request_error(error: &PasskeyError) -> ApiError {
         E::AttestedIdMismatch => ApiError::bad_request(
             "credential_id_mismatch",
             "rawId does not match the credential ID in the attestation: send the credential as the browser returned it",
+        ),
+        E::CredentialIdLength { .. } => ApiError::bad_request(
+            "invalid_response",
+            "the credential ID must be 16 to 1023 bytes: register with a conforming authenticator",
         ),
         E::CredentialType { .. } => {
             ApiError::bad_request("invalid_response", "credential type must be \"public-key\"")
@@ -334,6 +344,10 @@ mod tests {
             (PasskeyError::CredentialIdMismatch, "credential_id_mismatch"),
             (PasskeyError::UnknownChallenge, "unknown_challenge"),
             (PasskeyError::ClientData, "invalid_response"),
+            (
+                PasskeyError::CredentialIdLength { length: 1024 },
+                "invalid_response",
+            ),
             (
                 PasskeyError::BackupStateWithoutEligibility,
                 "invalid_backup_state",

@@ -19,6 +19,10 @@ const MAX_DISPLAY_NAME_CHARS: usize = 64;
 /// Length of a random user ID in bytes. WebAuthn allows user handles of up to 64 bytes.
 const USER_ID_LEN: usize = 32;
 
+/// Lengths a credential ID may have, in bytes. WebAuthn Level 3 caps credential IDs at
+/// 1023 bytes and asks for at least 16 bytes of entropy in them.
+const CREDENTIAL_ID_LEN: std::ops::RangeInclusive<usize> = 16..=1023;
+
 /// A registration between its challenge and its response.
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -88,6 +92,11 @@ impl RelyingParty {
             .map_err(PasskeyError::Verification)?;
         if credential.cred_id != response.raw_id {
             return Err(PasskeyError::AttestedIdMismatch);
+        }
+        if !CREDENTIAL_ID_LEN.contains(&credential.cred_id.len()) {
+            return Err(PasskeyError::CredentialIdLength {
+                length: credential.cred_id.len(),
+            });
         }
         let credential_id = encoding::encode(&credential.cred_id);
         self.store_registration(&ceremony, &credential_id, credential)
@@ -181,7 +190,31 @@ fn check_display_name(display_name: Option<&str>) -> Result<String, PasskeyError
     if trimmed.chars().any(char::is_control) {
         return Err(invalid("contains a control character"));
     }
+    if trimmed.chars().any(is_invisible) {
+        return Err(invalid(
+            "contains an invisible formatting character or bytes that are not UTF-8",
+        ));
+    }
     Ok(trimmed.to_owned())
+}
+
+/// Returns whether `character` changes how a name renders without being seen: soft
+/// hyphens, zero-width characters, bidirectional controls, line and paragraph separators,
+/// the byte order mark, interlinear annotations, and U+FFFD, which stands for bytes that
+/// were not UTF-8 in the query.
+fn is_invisible(character: char) -> bool {
+    matches!(
+        character,
+        '\u{00AD}'
+            | '\u{061C}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{2028}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{FFFD}'
+    )
 }
 
 #[cfg(test)]
@@ -193,6 +226,24 @@ mod tests {
             Err(PasskeyError::InvalidDisplayName { reason }) => reason,
             other => panic!("expected an invalid display name, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn invisible_characters_rejected() {
+        for name in [
+            "Ada\u{202E}evil",
+            "\u{200B}",
+            "Ada\u{FEFF}",
+            "Ada\u{2028}Lovelace",
+            "Ad\u{FFFD}a",
+        ] {
+            assert_eq!(
+                reason_of(Some(name)),
+                "contains an invisible formatting character or bytes that are not UTF-8",
+                "{name:?}"
+            );
+        }
+        assert!(check_display_name(Some("Zoë 😀")).is_ok());
     }
 
     #[test]

@@ -12,17 +12,26 @@ use crate::encoding;
 use crate::error::PasskeyError;
 use crate::record;
 
-/// The one field of `clientDataJSON` read before webauthn-rs-core parses it all.
+/// The fields of `clientDataJSON` read before webauthn-rs-core parses it all.
 #[derive(Deserialize)]
 struct ClientDataChallenge {
     challenge: String,
+    #[serde(rename = "crossOrigin", default)]
+    cross_origin: Option<bool>,
 }
 
 /// Returns the challenge of `client_data_json` in canonical base64url, the form ceremony
-/// keys use.
+/// keys use, rejecting a ceremony that ran cross-origin.
 pub(super) fn challenge_of(client_data_json: &[u8]) -> Result<String, PasskeyError> {
     let client_data: ClientDataChallenge =
         serde_json::from_slice(client_data_json).map_err(|_| PasskeyError::ClientData)?;
+    // A ceremony run in a cross-origin iframe is rejected for both registration and login;
+    // webauthn-rs-core 0.6.2 checks `crossOrigin` at registration only.
+    if client_data.cross_origin == Some(true) {
+        return Err(PasskeyError::Verification(
+            webauthn_rs_core::error::WebauthnError::CredentialCrossOrigin,
+        ));
+    }
     let challenge =
         encoding::decode_lenient(&client_data.challenge).ok_or(PasskeyError::ClientData)?;
     Ok(encoding::encode(&challenge))
