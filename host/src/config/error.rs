@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use figment::Figment;
 use figment::error::Kind;
+use latchkey_sdk::ConfigError;
 use latchkey_sdk::config::describe_origin;
 
 /// Why the configuration could not be loaded. Each message is one line naming the key, the
@@ -23,26 +24,6 @@ pub enum LoadError {
         /// The path given.
         path: PathBuf,
     },
-    /// A key that no setting reads.
-    #[error("unknown key {key} in {origin}: expected one of {expected}")]
-    UnknownKey {
-        /// Full key path.
-        key: String,
-        /// The file or variable that set it.
-        origin: String,
-        /// The keys allowed at that level.
-        expected: String,
-    },
-    /// A value of the wrong type or breaking a rule.
-    #[error("invalid value for {key} in {origin}: {message}")]
-    Invalid {
-        /// Full key path.
-        key: String,
-        /// The file or variable that set it.
-        origin: String,
-        /// What is wrong and what is allowed.
-        message: String,
-    },
     /// A plugin section for a plugin this binary does not have.
     #[error("unknown plugin {name} in {origin}: expected one of {expected}")]
     UnknownPlugin {
@@ -53,9 +34,10 @@ pub enum LoadError {
         /// The plugins this binary has.
         expected: String,
     },
-    /// A plugin rejected its section.
+    /// An unknown key, or a value of the wrong type or breaking a rule, in a host or a
+    /// plugin section.
     #[error(transparent)]
-    Plugin(#[from] latchkey_sdk::ConfigError),
+    Config(#[from] ConfigError),
 }
 
 impl LoadError {
@@ -69,11 +51,11 @@ impl LoadError {
     #[must_use]
     pub fn from_figment_at(error: figment::Error, section: &str) -> Self {
         let Some(error) = error.into_iter().next() else {
-            return Self::Invalid {
+            return Self::Config(ConfigError::Invalid {
                 key: section.to_owned(),
                 origin: "built-in defaults".to_owned(),
                 message: "configuration could not be read".to_owned(),
-            };
+            });
         };
         let mut path: Vec<String> = section
             .split('.')
@@ -88,13 +70,13 @@ impl LoadError {
                 |metadata| describe_origin(metadata, key),
             )
         };
-        match &error.kind {
+        let error = match &error.kind {
             Kind::UnknownField(field, expected) => {
                 if path.last() != Some(field) {
                     path.push(field.clone());
                 }
                 let key = path.join(".");
-                Self::UnknownKey {
+                ConfigError::UnknownKey {
                     origin: origin(&key),
                     key,
                     expected: expected.join(", "),
@@ -103,7 +85,7 @@ impl LoadError {
             Kind::MissingField(field) => {
                 path.push(field.to_string());
                 let key = path.join(".");
-                Self::Invalid {
+                ConfigError::Invalid {
                     origin: origin(&key),
                     key,
                     message: "missing: set it in a config file or the environment".to_owned(),
@@ -111,22 +93,23 @@ impl LoadError {
             }
             kind => {
                 let key = path.join(".");
-                Self::Invalid {
+                ConfigError::Invalid {
                     origin: origin(&key),
                     key,
                     message: kind.to_string(),
                 }
             }
-        }
+        };
+        Self::Config(error)
     }
 
     /// Builds the error for a value of `key` that deserialized but breaks a rule.
     #[must_use]
     pub fn invalid(figment: &Figment, key: &str, message: impl Into<String>) -> Self {
-        Self::Invalid {
+        Self::Config(ConfigError::Invalid {
             key: key.to_owned(),
-            origin: super::settings::origin(figment, key),
+            origin: latchkey_sdk::config::origin_of(figment, key),
             message: message.into(),
-        }
+        })
     }
 }

@@ -6,6 +6,8 @@ use std::net::SocketAddr;
 use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Profile, Provider, Source};
 
+use latchkey_sdk::ConfigError;
+
 use super::error::LoadError;
 
 /// Variables that set one key each, as the original service read them.
@@ -22,10 +24,12 @@ const DIRECT: [(&str, &str); 5] = [
 /// `PORT` replaces only the port of `server.listen`, keeping the configured address.
 pub(super) fn merge(mut figment: Figment) -> Result<Figment, LoadError> {
     if let Some(port) = read("PORT") {
-        let port: u16 = port.trim().parse().map_err(|_| LoadError::Invalid {
-            key: "server.listen".to_owned(),
-            origin: "environment variable PORT".to_owned(),
-            message: format!("{port:?} is not a port number: use 0 to 65535"),
+        let port: u16 = port.trim().parse().map_err(|_| {
+            LoadError::Config(ConfigError::Invalid {
+                key: "server.listen".to_owned(),
+                origin: "environment variable PORT".to_owned(),
+                message: format!("{port:?} is not a port number: use 0 to 65535"),
+            })
         })?;
         // An invalid `server.listen` is reported by the main extraction instead.
         if let Ok(listen) = figment.extract_inner::<SocketAddr>("server.listen") {

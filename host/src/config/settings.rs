@@ -5,7 +5,6 @@ use std::net::{IpAddr, SocketAddr};
 
 use figment::Figment;
 use figment::value::Value;
-use latchkey_sdk::config::origin_of;
 use serde::{Deserialize, Serialize};
 
 use super::error::LoadError;
@@ -110,7 +109,7 @@ impl Settings {
     ///
     /// # Errors
     ///
-    /// [`LoadError::Invalid`] naming the first bad key.
+    /// [`LoadError::Config`] naming the first bad key.
     pub fn extract(figment: &Figment) -> Result<Self, LoadError> {
         let mut settings: Self = figment.extract().map_err(LoadError::from_figment)?;
         settings.server.public_url = validate_public_url(figment, &settings.server.public_url)?;
@@ -142,7 +141,7 @@ impl Settings {
     ///
     /// # Errors
     ///
-    /// [`LoadError::Invalid`] when either has the wrong type.
+    /// [`LoadError::Config`] when either has the wrong type.
     pub fn plugin_switch(
         figment: &Figment,
         name: &str,
@@ -196,11 +195,6 @@ fn is_cidr(value: &str) -> bool {
     };
     let max = if address.is_ipv4() { 32 } else { 128 };
     length.parse::<u8>().is_ok_and(|length| length <= max)
-}
-
-/// Returns where `key` was set, for messages about values that parsed but break a rule.
-pub(super) fn origin(figment: &Figment, key: &str) -> String {
-    origin_of(figment, key)
 }
 
 #[cfg(test)]

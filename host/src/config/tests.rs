@@ -61,7 +61,8 @@ fn wrong_type_names_key_and_file() {
     Jail::expect_with(|jail| {
         jail.create_file("local.toml", "[server]\nbody_limit = \"big\"")?;
         let error = load(&from_cli(&["local.toml"])).unwrap_err();
-        let LoadError::Invalid { key, origin, .. } = &error else {
+        let LoadError::Config(latchkey_sdk::ConfigError::Invalid { key, origin, .. }) = &error
+        else {
             panic!("expected an invalid value, got {error}");
         };
         assert_eq!(key, "server.body_limit");

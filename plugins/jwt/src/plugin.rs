@@ -115,7 +115,7 @@ mod tests {
 
     use super::*;
     use crate::keys::STORE_KEY;
-    use crate::testing::{MemoryStore, key_set};
+    use crate::testing::{FakeStore, key_set};
 
     fn configure(toml: &str, profile: &str) -> Result<Box<dyn ConfiguredPlugin>, ConfigError> {
         let figment = Figment::from(Toml::string(toml));
@@ -124,7 +124,7 @@ mod tests {
     }
 
     fn context_with_stored_keys() -> StartContext {
-        let store = MemoryStore::with(STORE_KEY, &key_set().to_stored().unwrap());
+        let store = FakeStore::with(STORE_KEY, &key_set().to_stored().unwrap());
         let mut capabilities = Capabilities::new();
         capabilities.provide::<dyn Store>(Arc::new(store));
         let (_sender, shutdown) = ShutdownSignal::channel();
@@ -191,7 +191,7 @@ mod tests {
     #[tokio::test]
     async fn start_fails_on_unreadable_key_set() {
         let configured = configure("", "development").unwrap();
-        let store = Arc::new(MemoryStore::with(STORE_KEY, b"garbage"));
+        let store = Arc::new(FakeStore::with(STORE_KEY, b"garbage"));
         let mut capabilities = Capabilities::new();
         capabilities.provide::<dyn Store>(store.clone());
         let (_sender, shutdown) = ShutdownSignal::channel();

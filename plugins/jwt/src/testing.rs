@@ -1,5 +1,5 @@
 //! Test fixtures: one RSA key for the whole test binary, because generating one takes a
-//! noticeable time, and an in-memory store.
+//! noticeable time, and a fake store.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
@@ -26,9 +26,10 @@ pub(crate) fn key_set() -> &'static KeySet {
     })
 }
 
-/// A store in a map, without TTLs, that counts writes.
+/// A fake store for unit tests: a map without TTLs that counts writes and can inject a
+/// racing write, which the real backends cannot be made to do on cue.
 #[derive(Default)]
-pub(crate) struct MemoryStore {
+pub(crate) struct FakeStore {
     entries: Mutex<HashMap<String, Vec<u8>>>,
     /// Value that appears under its key just before the first `insert_new`, as if another
     /// instance had written it between this instance's read and write.
@@ -36,7 +37,7 @@ pub(crate) struct MemoryStore {
     pub(crate) writes: Mutex<usize>,
 }
 
-impl MemoryStore {
+impl FakeStore {
     pub(crate) fn with(key: &str, value: &[u8]) -> Self {
         let store = Self::default();
         store.lock().insert(key.to_owned(), value.to_vec());
@@ -57,7 +58,7 @@ impl MemoryStore {
 }
 
 #[async_trait]
-impl Store for MemoryStore {
+impl Store for FakeStore {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.value(key))
     }

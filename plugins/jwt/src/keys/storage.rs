@@ -102,15 +102,15 @@ fn log_loaded(keys: &KeySet) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{MemoryStore, key_set};
+    use crate::testing::{FakeStore, key_set};
 
-    fn writes(store: &MemoryStore) -> usize {
+    fn writes(store: &FakeStore) -> usize {
         *store.writes.lock().unwrap()
     }
 
     #[tokio::test]
     async fn absent_set_generated_and_stored() {
-        let store = MemoryStore::default();
+        let store = FakeStore::default();
         let keys = load_or_generate(&store, 2048).await.unwrap();
         assert_eq!(keys.signing_key().bits(), 2048);
         let stored = KeySet::from_stored(&store.value(STORE_KEY).unwrap()).unwrap();
@@ -120,7 +120,7 @@ mod tests {
     #[tokio::test]
     async fn stored_set_loaded_without_writing() {
         let bytes = key_set().to_stored().unwrap();
-        let store = MemoryStore::with(STORE_KEY, &bytes);
+        let store = FakeStore::with(STORE_KEY, &bytes);
         let keys = load_or_generate(&store, 2048).await.unwrap();
         assert_eq!(keys.signing_key().kid(), key_set().signing_key().kid());
         assert_eq!(writes(&store), 0);
@@ -128,7 +128,7 @@ mod tests {
 
     #[tokio::test]
     async fn unreadable_set_left_unchanged() {
-        let store = MemoryStore::with(STORE_KEY, b"{\"version\":1,\"keys\":\"oops\"}");
+        let store = FakeStore::with(STORE_KEY, b"{\"version\":1,\"keys\":\"oops\"}");
         let error = load_or_generate(&store, 2048).await.unwrap_err();
         let message = error.to_string();
         assert!(matches!(error, PluginError::Start { .. }), "{message}");
@@ -144,7 +144,7 @@ mod tests {
     #[tokio::test]
     async fn lost_race_loads_winner() {
         let winner = key_set().to_stored().unwrap();
-        let store = MemoryStore::default();
+        let store = FakeStore::default();
         *store.racing_write.lock().unwrap() = Some((STORE_KEY.to_owned(), winner.clone()));
         let keys = load_or_generate(&store, 2048).await.unwrap();
         assert_eq!(keys.signing_key().kid(), key_set().signing_key().kid());
