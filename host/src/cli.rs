@@ -21,7 +21,7 @@ pub struct Cli {
     #[arg(long = "config", short = 'c', global = true, value_name = "FILE")]
     pub config_files: Vec<PathBuf>,
 
-    /// What to do. Default: serve.
+    /// The subcommand to run. Default: serve.
     #[command(subcommand)]
     pub command: Option<Command>,
 }

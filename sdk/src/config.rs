@@ -28,7 +28,7 @@ pub enum ConfigError {
         key: String,
         /// The file or environment variable that set it, or `built-in defaults`.
         origin: String,
-        /// What is wrong and what is allowed.
+        /// The rule that failed and the values allowed.
         message: String,
     },
 }
@@ -62,8 +62,8 @@ impl<'a> ConfigSection<'a> {
     /// Deserializes the section into `T`, rejecting keys that `T` does not define.
     ///
     /// `T` should use `#[serde(default)]` so that an absent section gives the defaults. The
-    /// host keys `enabled` and `order` are accepted and left out of `T`; nested structs of
-    /// `T` should use `#[serde(deny_unknown_fields)]` to reject unknown keys of their own.
+    /// host keys `enabled` and `order` are accepted and left out of `T`. Nested structs of
+    /// `T` should use `#[serde(deny_unknown_fields)]`, so that they reject unknown keys too.
     ///
     /// # Errors
     ///

@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 
 use crate::capability::StoreError;
 
-/// An error answered to an HTTP client as `{"error": "<sentence>", "code": "<snake_case>"}`.
+/// An error sent to an HTTP client as `{"error": "<sentence>", "code": "<snake_case>"}`.
 ///
 /// The sentence names the field at fault and the fix; it never carries an internal cause,
 /// which the code that builds the error logs instead.
@@ -71,7 +71,7 @@ impl ApiError {
         )
     }
 
-    /// Creates a 500 Internal Server Error that says nothing about the cause.
+    /// Creates a 500 Internal Server Error that hides the cause.
     #[must_use]
     pub fn internal() -> Self {
         Self::new(
@@ -125,7 +125,7 @@ impl Scribe for ApiError {
 }
 
 /// Time a client gets to send the whole body once the headers arrived. Without it, a
-/// client that declares a body and never finishes it holds a connection forever.
+/// client that declares a body and never finishes it keeps a connection open forever.
 pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Reads the request body as JSON into `T`.
@@ -135,9 +135,9 @@ pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 ///
 /// # Errors
 ///
-/// 413 for a body over the limit, 408 for a body that did not arrive in time, and 400
-/// `invalid_body` naming the path of the field at fault for a body that is empty, not
-/// JSON, or not of the shape of `T`.
+/// 413 for a body over the limit, and 408 for a body that did not arrive in time. 400
+/// `invalid_body` for a body that is empty, not JSON, or not of the shape of `T`, naming
+/// the path of the field at fault.
 pub async fn read_json<T: DeserializeOwned>(req: &mut Request) -> Result<T, ApiError> {
     let Ok(read) = tokio::time::timeout(BODY_READ_TIMEOUT, req.payload()).await else {
         return Err(ApiError::new(

@@ -1,10 +1,10 @@
 //! The contract between the Latchkey host and its plugins.
 //!
-//! A plugin is a type that implements [`Plugin`]: it names itself and its config section,
-//! declares a default order and the capabilities it provides and requires, validates its
-//! config in [`Plugin::configure`], and, once started, returns a [`Contribution`] of
-//! routes, hoops (salvo middleware), background tasks and shutdown steps. Compiled-in
-//! plugins register themselves with [`register_plugin!`].
+//! A plugin is a type that implements [`Plugin`]. It names itself and its config section,
+//! and declares a default order and the capabilities it provides and requires. It
+//! validates its config in [`Plugin::configure`]. Once started, it returns a
+//! [`Contribution`] of routes, hoops (salvo middleware), background tasks and shutdown
+//! steps. Compiled-in plugins register themselves with [`register_plugin!`].
 //!
 //! ```
 //! use std::sync::Arc;

@@ -30,7 +30,7 @@ pub trait Plugin: Send + Sync + 'static {
     /// overrides it.
     fn default_order(&self) -> i32;
 
-    /// Whether the plugin runs when config does not set `enabled`. Default: true.
+    /// Returns whether the plugin runs when config does not set `enabled`. Default: true.
     fn enabled_by_default(&self) -> bool {
         true
     }
@@ -97,7 +97,7 @@ impl HostSettings {
     }
 }
 
-/// What a starting plugin can reach: the capability registry and the shutdown signal.
+/// The capability registry and shutdown signal that a starting plugin can reach.
 pub struct StartContext {
     capabilities: Capabilities,
     shutdown: ShutdownSignal,

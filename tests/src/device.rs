@@ -111,7 +111,7 @@ impl Device {
     /// # Errors
     ///
     /// When the client or authenticator rejects the options, for example because the
-    /// device holds no passkey.
+    /// device has no passkey.
     pub async fn login(&mut self, options: &Value) -> anyhow::Result<Value> {
         let public_key: PublicKeyCredentialRequestOptions =
             serde_json::from_value(options.clone())?;

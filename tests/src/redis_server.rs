@@ -4,7 +4,7 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// How long a fresh `redis-server` gets to answer `PING`.
+/// How long a fresh `redis-server` gets to reply to `PING`.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A `redis-server` child process that keeps nothing on disk.
@@ -15,7 +15,7 @@ pub struct RedisServer {
 }
 
 impl RedisServer {
-    /// Starts `redis-server` on a free loopback port and waits until it answers.
+    /// Starts `redis-server` on a free loopback port and waits until it replies to `PING`.
     ///
     /// # Panics
     ///

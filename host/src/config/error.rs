@@ -7,7 +7,7 @@ use figment::error::Kind;
 use latchkey_sdk::ConfigError;
 use latchkey_sdk::config::describe_origin;
 
-/// Why the configuration could not be loaded. Each message is one line naming the key, the
+/// A reason the configuration could not be loaded. Each message is one line naming the key, the
 /// file or variable it came from, and what is allowed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

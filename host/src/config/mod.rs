@@ -45,7 +45,7 @@ pub const PROFILES: [(&str, &str); 2] = [
 /// The profile used when neither `--profile` nor `LATCHKEY_PROFILE` names one.
 pub const DEFAULT_PROFILE: &str = "development";
 
-/// Where to read configuration from, beyond the built-in layers.
+/// The sources of configuration beyond the built-in layers.
 #[derive(Debug, Clone, Default)]
 pub struct ConfigSources {
     /// Profile name; `None` reads `LATCHKEY_PROFILE`, then falls back to `development`.

@@ -2,8 +2,8 @@
 
 use latchkey_sdk::Plugin;
 
-// Each built-in plugin crate registers itself through `inventory`; naming the crate here
-// makes the linker keep it even though no function of it is called directly.
+// Each built-in plugin crate registers itself through `inventory`. Naming the crate here
+// makes the linker keep it, because no function of it is called directly.
 #[cfg(feature = "jwt")]
 use latchkey_jwt as _;
 #[cfg(feature = "passkey")]

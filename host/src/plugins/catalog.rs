@@ -8,7 +8,7 @@ use latchkey_sdk::Plugin;
 
 use crate::config::{LoadError, LoadedConfig, Settings};
 
-/// Where a plugin came from.
+/// The origin of a plugin.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum PluginSource {
@@ -28,7 +28,7 @@ impl fmt::Display for PluginSource {
 pub struct PluginEntry {
     /// The plugin.
     pub plugin: Box<dyn Plugin>,
-    /// Where it came from.
+    /// Its origin.
     pub source: PluginSource,
     /// Whether it runs.
     pub enabled: bool,
@@ -48,7 +48,7 @@ impl fmt::Debug for PluginEntry {
     }
 }
 
-/// Why the set of plugins cannot run.
+/// A reason the set of plugins cannot run.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CatalogError {
@@ -67,7 +67,7 @@ pub enum CatalogError {
         plugin: String,
         /// The capability.
         capability: String,
-        /// What to enable, if a disabled plugin provides it.
+        /// The plugin to enable, if a disabled plugin provides the capability.
         hint: String,
     },
     /// Plugins require each other's capabilities in a cycle.

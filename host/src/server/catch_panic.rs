@@ -6,7 +6,7 @@ use futures_util::FutureExt;
 use latchkey_sdk::ApiError;
 use latchkey_sdk::salvo::{Depot, FlowCtrl, Handler, Request, Response, async_trait};
 
-/// Catches a panic in any inner hoop or handler, logs it, and answers 500, so that a bug
+/// Catches a panic in any inner hoop or handler, logs it, and responds with 500, so that a bug
 /// in one plugin neither takes the host down nor leaks the panic message to the client.
 #[derive(Debug, Default)]
 pub(crate) struct CatchPanic;

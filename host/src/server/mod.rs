@@ -1,8 +1,8 @@
 //! Assembling the salvo service from the enabled plugins, listening, and shutting down.
 //!
 //! The host's own hoops run outermost, in this order: the request ID and span, panic
-//! catching, and the body limit. Plugin hoops follow in plugin order, so an early answer
-//! of an inner hoop still passes through the outer ones.
+//! catching, and the body limit. Plugin hoops follow in plugin order, so an early response
+//! from an inner hoop still passes through the outer ones.
 
 mod body_limit;
 mod catch_panic;

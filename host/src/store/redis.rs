@@ -38,7 +38,7 @@ impl RedisStore {
     ///
     /// # Errors
     ///
-    /// A URL that does not parse, or a server that does not answer within two seconds.
+    /// A URL that does not parse, or a server that does not respond within two seconds.
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, StoreError> {
         let client = redis::Client::open(url).map_err(|error| StoreError::Backend {
             operation: "connect",
