@@ -78,6 +78,9 @@ pub struct HostSettings {
     pub profile: String,
     /// The URL users reach the server at (`server.public_url`), without a trailing slash.
     pub public_url: String,
+    /// CIDRs whose forwarded headers are believed (`server.trusted_proxies`), each already
+    /// validated as an address and a prefix length, like `10.0.0.0/8`.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl HostSettings {
@@ -87,7 +90,15 @@ impl HostSettings {
         Self {
             profile: profile.into(),
             public_url: public_url.into(),
+            trusted_proxies: Vec::new(),
         }
+    }
+
+    /// Sets the CIDRs whose forwarded headers are believed.
+    #[must_use]
+    pub fn with_trusted_proxies(mut self, trusted_proxies: Vec<String>) -> Self {
+        self.trusted_proxies = trusted_proxies;
+        self
     }
 
     /// Returns whether the production profile is active.

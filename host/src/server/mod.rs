@@ -208,7 +208,9 @@ fn configure_plugins(
     config: &LoadedConfig,
     enabled: &[&PluginEntry],
 ) -> Result<Vec<Box<dyn ConfiguredPlugin>>, LoadError> {
-    let host = HostSettings::new(&config.profile, &config.settings.server.public_url);
+    let server = &config.settings.server;
+    let host = HostSettings::new(&config.profile, &server.public_url)
+        .with_trusted_proxies(server.trusted_proxies.clone());
     enabled
         .iter()
         .map(|entry| {
