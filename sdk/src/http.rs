@@ -171,13 +171,34 @@ pub async fn read_json<T: DeserializeOwned>(req: &mut Request) -> Result<T, ApiE
         if inner.is_syntax() || inner.is_eof() {
             invalid_json(&inner)
         } else if path == "." {
-            ApiError::bad_request("invalid_body", format!("invalid request body: {inner}"))
+            let detail = without_type_names(&inner.to_string());
+            ApiError::bad_request("invalid_body", format!("invalid request body: {detail}"))
         } else {
-            ApiError::bad_request("invalid_body", format!("invalid field {path}: {inner}"))
+            let detail = without_type_names(&inner.to_string());
+            ApiError::bad_request("invalid_body", format!("invalid field {path}: {detail}"))
         }
     })?;
     deserializer.end().map_err(|error| invalid_json(&error))?;
     Ok(value)
+}
+
+/// Replaces the Rust type names in a serde message (`expected struct Credential`) with
+/// the JSON kind a client should send, so messages do not expose internal names.
+fn without_type_names(message: &str) -> String {
+    let mut text = message.to_owned();
+    for (marker, kind) in [
+        ("struct ", "a JSON object"),
+        ("enum ", "one of the allowed values"),
+    ] {
+        while let Some(start) = text.find(&format!("expected {marker}")) {
+            let name_start = start + "expected ".len() + marker.len();
+            let name_end = text[name_start..]
+                .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+                .map_or(text.len(), |offset| name_start + offset);
+            text.replace_range(start..name_end, &format!("expected {kind}"));
+        }
+    }
+    text
 }
 
 fn invalid_json(error: &serde_json::Error) -> ApiError {
@@ -190,6 +211,24 @@ fn invalid_json(error: &serde_json::Error) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn type_names_hidden_from_messages() {
+        assert_eq!(
+            without_type_names(
+                "invalid type: string \"x\", expected struct RegisterPublicKeyCredential at line 1"
+            ),
+            "invalid type: string \"x\", expected a JSON object at line 1"
+        );
+        assert_eq!(
+            without_type_names("expected enum Kind"),
+            "expected one of the allowed values"
+        );
+        assert_eq!(
+            without_type_names("missing field `id`"),
+            "missing field `id`"
+        );
+    }
 
     #[test]
     fn store_error_maps_to_503() {
