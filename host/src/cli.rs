@@ -31,9 +31,10 @@ pub struct Cli {
 pub enum Command {
     /// Start the server and run until SIGINT or SIGTERM.
     Serve,
-    /// List every plugin found, its version, whether it is enabled, and its order.
+    /// List every plugin found, its version, whether it is enabled, and its order, after
+    /// checking the config of every enabled plugin.
     Plugins,
-    /// Print the merged configuration with secrets redacted.
+    /// Check the configuration, then print it merged, with secrets redacted.
     Config,
 }
 
@@ -68,6 +69,7 @@ async fn serve(config: LoadedConfig) -> anyhow::Result<()> {
 
 fn print_plugins(config: &LoadedConfig) -> anyhow::Result<()> {
     let catalog = Catalog::discover(config)?;
+    crate::server::check_plugin_configs(config, &catalog)?;
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
@@ -100,6 +102,8 @@ fn list_or_dash(names: &[&str]) -> String {
 }
 
 fn print_config(config: &LoadedConfig) -> anyhow::Result<()> {
+    let catalog = Catalog::discover(config)?;
+    crate::server::check_plugin_configs(config, &catalog)?;
     let text = config::redacted_toml(&config.figment)?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "# profile: {}", config.profile)?;

@@ -43,7 +43,7 @@ fn plugins_lists_builtin_plugins_with_order() {
     assert!(passkey.contains(" 500 "), "{passkey}");
     assert!(passkey.contains("token_issuer"), "{passkey}");
     assert!(jwt.contains(" 450 "), "{jwt}");
-    assert!(jwt.contains("built in"), "{jwt}");
+    assert!(jwt.contains("built-in"), "{jwt}");
 }
 
 #[test]

@@ -54,13 +54,19 @@ impl PluginError {
 }
 
 /// Formats `error` and each of its sources, joined by `: `, for logs.
+///
+/// A source whose message the text already contains is left out, because some errors
+/// (redis, io) repeat their cause in their own message.
 #[must_use]
 pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
+        let message = cause.to_string();
+        if !text.contains(&message) {
+            text.push_str(": ");
+            text.push_str(&message);
+        }
         source = cause.source();
     }
     text

@@ -60,6 +60,16 @@ impl ApiError {
         )
     }
 
+    /// Creates the 413 Payload Too Large error for a body over `limit` bytes.
+    #[must_use]
+    pub fn payload_too_large_with_limit(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("request body exceeds the limit of {limit} bytes: send a smaller body"),
+        )
+    }
+
     /// Creates the 503 Service Unavailable error for a store failure, and logs the cause.
     #[must_use]
     pub fn store_unavailable(error: &StoreError) -> Self {
@@ -148,7 +158,11 @@ pub async fn read_json<T: DeserializeOwned>(req: &mut Request) -> Result<T, ApiE
     };
     let body = match read {
         Ok(body) => body,
-        Err(ParseError::PayloadTooLarge) => return Err(ApiError::payload_too_large()),
+        Err(ParseError::PayloadTooLarge) => {
+            return Err(ApiError::payload_too_large_with_limit(
+                req.secure_max_size(),
+            ));
+        }
         Err(error) => {
             tracing::debug!(%error, "request body could not be read");
             return Err(ApiError::bad_request(

@@ -13,10 +13,12 @@ use latchkey_sdk::config::describe_origin;
 #[non_exhaustive]
 pub enum LoadError {
     /// `--profile` or `LATCHKEY_PROFILE` names no shipped profile.
-    #[error("unknown profile {name:?}: expected development or production")]
+    #[error("unknown profile {name:?} in {origin}: expected development or production")]
     UnknownProfile {
         /// The profile asked for.
         name: String,
+        /// `--profile` or `LATCHKEY_PROFILE`.
+        origin: &'static str,
     },
     /// A `--config` file does not exist.
     #[error("config file {} not found: check the --config path", path.display())]
@@ -79,7 +81,7 @@ impl LoadError {
                 ConfigError::UnknownKey {
                     origin: origin(&key),
                     key,
-                    expected: expected.join(", "),
+                    expected: expected.join(", ").replace('`', ""),
                 }
             }
             Kind::MissingField(field) => {
@@ -93,10 +95,18 @@ impl LoadError {
             }
             kind => {
                 let key = path.join(".");
+                // A TOML syntax error comes with a multi-line excerpt of the file; its first
+                // line holds the position, which is enough for a one-line message.
+                let message = kind.to_string();
+                let first_line = message.lines().next().unwrap_or_default();
                 ConfigError::Invalid {
                     origin: origin(&key),
-                    key,
-                    message: kind.to_string(),
+                    key: if key.is_empty() {
+                        "(file)".to_owned()
+                    } else {
+                        key
+                    },
+                    message: first_line.replace('`', ""),
                 }
             }
         };

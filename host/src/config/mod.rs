@@ -92,7 +92,7 @@ pub struct LoadedConfig {
 pub fn load(sources: &ConfigSources) -> Result<LoadedConfig, LoadError> {
     let profile = select_profile(sources)?;
     let figment = merge(sources, &profile)?;
-    let settings = Settings::extract(&figment)?;
+    let settings = Settings::extract(&figment, &profile)?;
     Ok(LoadedConfig {
         profile,
         figment,
@@ -115,7 +115,15 @@ fn select_profile(sources: &ConfigSources) -> Result<String, LoadError> {
     if PROFILES.iter().any(|(name, _)| *name == profile) {
         Ok(profile)
     } else {
-        Err(LoadError::UnknownProfile { name: profile })
+        let origin = if sources.profile.is_some() {
+            "--profile"
+        } else {
+            "LATCHKEY_PROFILE"
+        };
+        Err(LoadError::UnknownProfile {
+            name: profile,
+            origin,
+        })
     }
 }
 

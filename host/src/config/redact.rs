@@ -6,6 +6,9 @@ use figment::value::{Dict, Value};
 /// Replacement text for a secret value.
 const REDACTED: &str = "[redacted]";
 
+/// Replacement text for a URL password, without characters a URL would percent-encode.
+const REDACTED_PASSWORD: &str = "redacted";
+
 /// Key name endings that mark a value as secret.
 const SECRET_SUFFIXES: [&str; 5] = ["secret", "password", "token", "private_key", "api_key"];
 
@@ -59,7 +62,7 @@ pub fn redact_url(url: &str) -> String {
 fn redact_url_password(text: &str) -> Option<String> {
     let mut url = url::Url::parse(text).ok()?;
     url.password()?;
-    url.set_password(Some(REDACTED)).ok()?;
+    url.set_password(Some(REDACTED_PASSWORD)).ok()?;
     Some(url.to_string())
 }
 

@@ -110,9 +110,12 @@ impl Settings {
     /// # Errors
     ///
     /// [`LoadError::Config`] naming the first bad key.
-    pub fn extract(figment: &Figment) -> Result<Self, LoadError> {
+    pub fn extract(figment: &Figment, profile: &str) -> Result<Self, LoadError> {
         let mut settings: Self = figment.extract().map_err(LoadError::from_figment)?;
         settings.server.public_url = validate_public_url(figment, &settings.server.public_url)?;
+        if profile == "production" {
+            require_production_public_url(figment, &settings.server.public_url)?;
+        }
         for cidr in &settings.server.trusted_proxies {
             if !is_cidr(cidr) {
                 return Err(LoadError::invalid(
@@ -168,6 +171,29 @@ fn validate_public_url(figment: &Figment, value: &str) -> Result<String, LoadErr
         return Err(invalid("must not have a query or fragment"));
     }
     Ok(value.trim_end_matches('/').to_owned())
+}
+
+/// Rejects a production start on the built-in development URL or on plain http, because
+/// every passkey ceremony would then fail the origin check or run without TLS.
+fn require_production_public_url(figment: &Figment, public_url: &str) -> Result<(), LoadError> {
+    let origin = latchkey_sdk::config::origin_of(figment, "server.public_url");
+    if origin.contains("(built in)") {
+        return Err(LoadError::invalid(
+            figment,
+            "server.public_url",
+            "is not set, and the production profile needs it: set it, or API_BASE_URL, to \
+             the https URL users reach",
+        ));
+    }
+    let is_https = url::Url::parse(public_url).is_ok_and(|url| url.scheme() == "https");
+    if !is_https {
+        return Err(LoadError::invalid(
+            figment,
+            "server.public_url",
+            format!("{public_url:?} is not https, which the production profile needs"),
+        ));
+    }
+    Ok(())
 }
 
 fn validate_redis_url(figment: &Figment, value: &str) -> Result<(), LoadError> {

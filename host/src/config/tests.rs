@@ -25,6 +25,7 @@ fn defaults_load_in_development() {
 fn production_profile_uses_redis() {
     Jail::expect_with(|jail| {
         jail.set_env("LATCHKEY_PROFILE", "production");
+        jail.set_env("API_BASE_URL", "https://auth.example.com");
         let config = load(&from_cli(&[])).expect("production loads");
         assert_eq!(config.profile, "production");
         assert_eq!(config.settings.store.kind, StoreKind::Redis);
@@ -176,6 +177,53 @@ fn trusted_proxy_must_be_cidr() {
         let message = load(&from_cli(&["local.toml"])).unwrap_err().to_string();
         assert!(message.contains("server.trusted_proxies"), "{message}");
         assert!(message.contains("local.toml"), "{message}");
+        Ok(())
+    });
+}
+
+#[test]
+fn production_needs_public_url() {
+    Jail::expect_with(|jail| {
+        jail.set_env("LATCHKEY_PROFILE", "production");
+        let message = load(&from_cli(&[])).unwrap_err().to_string();
+        assert!(message.contains("server.public_url"), "{message}");
+        assert!(message.contains("API_BASE_URL"), "{message}");
+        Ok(())
+    });
+}
+
+#[test]
+fn production_needs_https_public_url() {
+    Jail::expect_with(|jail| {
+        jail.set_env("LATCHKEY_PROFILE", "production");
+        jail.set_env("API_BASE_URL", "http://auth.example.com");
+        let message = load(&from_cli(&[])).unwrap_err().to_string();
+        assert!(message.contains("is not https"), "{message}");
+        assert!(
+            message.contains("environment variable API_BASE_URL"),
+            "{message}"
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn toml_syntax_error_in_one_line() {
+    Jail::expect_with(|jail| {
+        jail.create_file("broken.toml", "[server\nlisten = 1")?;
+        let message = load(&from_cli(&["broken.toml"])).unwrap_err().to_string();
+        assert!(message.contains("broken.toml"), "{message}");
+        assert!(!message.contains('\n'), "{message}");
+        Ok(())
+    });
+}
+
+#[test]
+fn unknown_profile_names_its_origin() {
+    Jail::expect_with(|_| {
+        let sources = ConfigSources::from_cli(Some("prod".to_owned()), Vec::new());
+        let message = load(&sources).unwrap_err().to_string();
+        assert!(message.contains("--profile"), "{message}");
         Ok(())
     });
 }

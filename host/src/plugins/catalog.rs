@@ -19,7 +19,7 @@ pub enum PluginSource {
 impl fmt::Display for PluginSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::BuiltIn => f.write_str("built in"),
+            Self::BuiltIn => f.write_str("built-in"),
         }
     }
 }

@@ -32,7 +32,8 @@ impl Handler for BodyLimit {
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.trim().parse::<u64>().ok());
         if declared.is_some_and(|length| length > self.max_bytes) {
-            res.render(ApiError::payload_too_large());
+            let limit = usize::try_from(self.max_bytes).unwrap_or(usize::MAX);
+            res.render(ApiError::payload_too_large_with_limit(limit));
             ctrl.skip_rest();
             return;
         }

@@ -204,6 +204,17 @@ pub async fn start(config: LoadedConfig) -> anyhow::Result<RunningServer> {
     })
 }
 
+/// Configures every enabled plugin of `catalog`, so that a plugin config mistake is found
+/// without starting anything.
+///
+/// # Errors
+///
+/// The first plugin config error.
+pub fn check_plugin_configs(config: &LoadedConfig, catalog: &Catalog) -> Result<(), LoadError> {
+    let enabled: Vec<&PluginEntry> = catalog.enabled().collect();
+    configure_plugins(config, &enabled).map(drop)
+}
+
 fn configure_plugins(
     config: &LoadedConfig,
     enabled: &[&PluginEntry],
@@ -266,8 +277,9 @@ fn store_failure(config: &LoadedConfig) -> String {
     match config.settings.store.kind {
         StoreKind::Memory => "cannot open the memory store".to_owned(),
         StoreKind::Redis => format!(
-            "cannot connect to Redis at {} (store.redis_url): check that it runs and is reachable",
-            crate::config::redact_url(&config.settings.store.redis_url)
+            "cannot connect to Redis at {} (store.redis_url, from {}): check that it runs and is reachable",
+            crate::config::redact_url(&config.settings.store.redis_url),
+            latchkey_sdk::config::origin_of(&config.figment, "store.redis_url"),
         ),
     }
 }

@@ -76,6 +76,16 @@ impl ConfiguredPlugin for ConfiguredJwt {
                  unencrypted, and a later version will need the secret to encrypt them"
             );
         }
+        if settings.has_key_encryption_secret {
+            // An operator who sets JWT_SECRET may expect it to sign tokens, so say that it
+            // signs nothing here.
+            tracing::info!(
+                key = "plugins.jwt.key_encryption_secret",
+                variable = "JWT_SECRET",
+                "key encryption secret set but not used yet: tokens are signed RS256 with \
+                 generated keys published in the JWKS"
+            );
+        }
 
         let store = context.store()?;
         let keys = keys::load_or_generate(store.as_ref(), settings.rsa_bits).await?;

@@ -152,11 +152,22 @@ impl Config {
             None => default_rp_id(&host.public_url)
                 .map_err(|message| section.invalid("rp_id", message))?,
         };
-        let origins = self
-            .origins
-            .unwrap_or_else(|| vec![host.public_url.clone()]);
-        let origins = check_origins(&origins, &rp_id)
-            .map_err(|message| section.invalid("origins", message))?;
+        let origins = match self.origins {
+            Some(origins) => check_origins(&origins, &rp_id)
+                .map_err(|message| section.invalid("origins", message))?,
+            None => check_origins(std::slice::from_ref(&host.public_url), &rp_id).map_err(
+                |message| {
+                    section.invalid(
+                        "origins",
+                        format!(
+                            "the default origin {:?}, taken from server.public_url, is invalid \
+                             ({message}): set plugins.passkey.origins or change rp_id",
+                            host.public_url
+                        ),
+                    )
+                },
+            )?,
+        };
 
         if self.rp_name.trim().is_empty() {
             return Err(section.invalid(

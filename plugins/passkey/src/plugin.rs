@@ -69,7 +69,11 @@ impl ConfiguredPlugin for ConfiguredPasskey {
 }
 
 fn log_start(policy: &PasskeyPolicy) {
-    let origins: Vec<&str> = policy.origins.iter().map(url::Url::as_str).collect();
+    let origins: Vec<String> = policy
+        .origins
+        .iter()
+        .map(|origin| origin.origin().ascii_serialization())
+        .collect();
     tracing::info!(rp_id = %policy.rp_id, ?origins, "passkey ceremonies ready");
     if policy.user_verification == UserVerificationPolicy::Discouraged_DO_NOT_USE {
         tracing::warn!(
