@@ -8,6 +8,8 @@ use latchkey_sdk::Plugin;
 use latchkey_jwt as _;
 #[cfg(feature = "passkey")]
 use latchkey_passkey as _;
+#[cfg(feature = "rate-limit")]
+use latchkey_rate_limit as _;
 
 /// Returns one value of every plugin compiled into this binary.
 pub(super) fn plugins() -> Vec<Box<dyn Plugin>> {
