@@ -108,6 +108,8 @@ pub enum KeyKind {
     Ip,
     /// The client address and the request path, so each path has its own counter.
     IpPath,
+    // NOTE: keying on the token's `sub` needs a token guard hoop to run first, and no
+    // plugin provides one yet, so only address-based keys exist.
 }
 
 /// Action of a rule on a request when the store cannot count it.
