@@ -95,6 +95,10 @@
 //! Handlers answer errors with [`ApiError`], which renders the JSON shape every client of
 //! Latchkey reads, and read bodies with [`read_json`], which maps an oversized body to 413
 //! and a malformed one to 400 naming the field.
+//!
+//! # Features
+//!
+//! - `testing`: [`testing::FakeStore`], a store for unit tests that can lose races on cue.
 
 pub mod capability;
 pub mod config;
@@ -102,6 +106,8 @@ mod error;
 mod export;
 pub mod http;
 pub mod plugin;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use salvo;
 

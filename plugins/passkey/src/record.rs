@@ -184,112 +184,9 @@ pub(crate) async fn add_user_credential(
 
 #[cfg(test)]
 pub(crate) mod tests {
-    use std::collections::HashMap;
-    use std::sync::Mutex;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::time::Duration;
-
-    use latchkey_sdk::capability::StoreError;
-    use latchkey_sdk::prelude::async_trait;
+    pub(crate) use latchkey_sdk::testing::FakeStore;
 
     use super::*;
-
-    /// A fake store for unit tests: a map without expiry that can make compare-and-swap
-    /// lose races on demand, which the real backends cannot be made to do. The end-to-end
-    /// tests run the real memory and Redis stores.
-    #[derive(Default)]
-    pub(crate) struct FakeStore {
-        entries: Mutex<HashMap<String, Vec<u8>>>,
-        /// Number of upcoming compare-and-swap calls that fail as if another writer won.
-        pub(crate) lost_races: AtomicUsize,
-    }
-
-    impl FakeStore {
-        fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<u8>>> {
-            self.entries.lock().expect("fake store lock poisoned")
-        }
-    }
-
-    #[async_trait]
-    impl Store for FakeStore {
-        async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-            Ok(self.entries().get(key).cloned())
-        }
-
-        async fn set(
-            &self,
-            key: &str,
-            value: &[u8],
-            _: Option<Duration>,
-        ) -> Result<(), StoreError> {
-            self.entries().insert(key.to_owned(), value.to_vec());
-            Ok(())
-        }
-
-        async fn insert_new(
-            &self,
-            key: &str,
-            value: &[u8],
-            _: Option<Duration>,
-        ) -> Result<bool, StoreError> {
-            let mut entries = self.entries();
-            if entries.contains_key(key) {
-                return Ok(false);
-            }
-            entries.insert(key.to_owned(), value.to_vec());
-            Ok(true)
-        }
-
-        async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-            Ok(self.entries().remove(key))
-        }
-
-        async fn delete(&self, key: &str) -> Result<bool, StoreError> {
-            Ok(self.entries().remove(key).is_some())
-        }
-
-        async fn compare_and_swap(
-            &self,
-            key: &str,
-            current: Option<&[u8]>,
-            new: &[u8],
-            _: Option<Duration>,
-        ) -> Result<bool, StoreError> {
-            let lost = self
-                .lost_races
-                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-                .is_ok();
-            if lost {
-                return Ok(false);
-            }
-            let mut entries = self.entries();
-            if entries.get(key).map(Vec::as_slice) != current {
-                return Ok(false);
-            }
-            entries.insert(key.to_owned(), new.to_vec());
-            Ok(true)
-        }
-
-        async fn increment(&self, key: &str, by: i64, _: Duration) -> Result<i64, StoreError> {
-            let mut entries = self.entries();
-            let current = entries
-                .get(key)
-                .and_then(|bytes| std::str::from_utf8(bytes).ok()?.parse::<i64>().ok())
-                .unwrap_or(0);
-            let next = current + by;
-            entries.insert(key.to_owned(), next.to_string().into_bytes());
-            Ok(next)
-        }
-
-        async fn keys(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
-            Ok(self
-                .entries()
-                .keys()
-                .filter(|key| key.starts_with(prefix))
-                .cloned()
-                .collect())
-        }
-    }
 
     fn user(credentials: &[&str]) -> UserRecord {
         UserRecord {
@@ -356,7 +253,7 @@ pub(crate) mod tests {
     async fn update_retries_lost_races() {
         let store = FakeStore::default();
         put_user(&store, "dQ", &user(&[])).await;
-        store.lost_races.store(3, Ordering::SeqCst);
+        store.lose_next_swaps(3);
 
         assert!(add_user_credential(&store, "dQ", "Zg").await.unwrap());
         assert_eq!(stored_user(&store, "dQ").await.credentials, ["Zg"]);
@@ -366,7 +263,7 @@ pub(crate) mod tests {
     async fn update_gives_up_when_always_busy() {
         let store = FakeStore::default();
         put_user(&store, "dQ", &user(&[])).await;
-        store.lost_races.store(usize::MAX, Ordering::SeqCst);
+        store.lose_next_swaps(usize::MAX);
 
         let error = add_user_credential(&store, "dQ", "Zg").await.unwrap_err();
         assert!(

@@ -105,7 +105,7 @@ mod tests {
     use crate::testing::{FakeStore, key_set};
 
     fn writes(store: &FakeStore) -> usize {
-        *store.writes.lock().unwrap()
+        store.writes()
     }
 
     #[tokio::test]
@@ -145,7 +145,7 @@ mod tests {
     async fn lost_race_loads_winner() {
         let winner = key_set().to_stored().unwrap();
         let store = FakeStore::default();
-        *store.racing_write.lock().unwrap() = Some((STORE_KEY.to_owned(), winner.clone()));
+        store.race_next_insert(STORE_KEY, &winner);
         let keys = load_or_generate(&store, 2048).await.unwrap();
         assert_eq!(keys.signing_key().kid(), key_set().signing_key().kid());
         assert_eq!(store.value(STORE_KEY).unwrap(), winner);

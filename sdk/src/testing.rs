@@ -1,0 +1,166 @@
+//! A fake store for plugin unit tests, behind the `testing` feature.
+//!
+//! The host's memory and Redis stores are the real backends, and end-to-end tests run
+//! against them. This fake exists for what they cannot do on cue: lose a compare-and-swap
+//! race, or have another instance write a key between a read and an insert.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use salvo::async_trait;
+
+use crate::capability::{Store, StoreError};
+
+/// A fake [`Store`]: a map without expiry that counts writes and can be told to lose
+/// races.
+#[derive(Debug, Default)]
+pub struct FakeStore {
+    entries: Mutex<HashMap<String, Vec<u8>>>,
+    racing_insert: Mutex<Option<(String, Vec<u8>)>>,
+    lost_swaps: AtomicUsize,
+    writes: AtomicUsize,
+}
+
+impl FakeStore {
+    /// Creates an empty fake store.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Creates a fake store that contains `value` under `key`.
+    #[must_use]
+    pub fn with(key: &str, value: &[u8]) -> Self {
+        let store = Self::default();
+        store.lock().insert(key.to_owned(), value.to_vec());
+        store
+    }
+
+    /// Returns the value under `key`.
+    #[must_use]
+    pub fn value(&self, key: &str) -> Option<Vec<u8>> {
+        self.lock().get(key).cloned()
+    }
+
+    /// Returns how many writing calls the store received.
+    #[must_use]
+    pub fn writes(&self) -> usize {
+        self.writes.load(Ordering::SeqCst)
+    }
+
+    /// Makes `value` appear under `key` just before the next `insert_new`, as if another
+    /// instance wrote it between this instance's read and write.
+    pub fn race_next_insert(&self, key: &str, value: &[u8]) {
+        *self.racing() = Some((key.to_owned(), value.to_vec()));
+    }
+
+    /// Makes the next `count` compare-and-swap calls fail as if another writer won.
+    pub fn lose_next_swaps(&self, count: usize) {
+        self.lost_swaps.store(count, Ordering::SeqCst);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<u8>>> {
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn racing(&self) -> std::sync::MutexGuard<'_, Option<(String, Vec<u8>)>> {
+        self.racing_insert
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn count_write(&self) {
+        self.writes.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[async_trait]
+impl Store for FakeStore {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.value(key))
+    }
+
+    async fn set(&self, key: &str, value: &[u8], _: Option<Duration>) -> Result<(), StoreError> {
+        self.count_write();
+        self.lock().insert(key.to_owned(), value.to_vec());
+        Ok(())
+    }
+
+    async fn insert_new(
+        &self,
+        key: &str,
+        value: &[u8],
+        _: Option<Duration>,
+    ) -> Result<bool, StoreError> {
+        if let Some((racing_key, racing_value)) = self.racing().take() {
+            self.lock().insert(racing_key, racing_value);
+        }
+        self.count_write();
+        let mut entries = self.lock();
+        if entries.contains_key(key) {
+            return Ok(false);
+        }
+        entries.insert(key.to_owned(), value.to_vec());
+        Ok(true)
+    }
+
+    async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.count_write();
+        Ok(self.lock().remove(key))
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool, StoreError> {
+        self.count_write();
+        Ok(self.lock().remove(key).is_some())
+    }
+
+    async fn compare_and_swap(
+        &self,
+        key: &str,
+        current: Option<&[u8]>,
+        new: &[u8],
+        _: Option<Duration>,
+    ) -> Result<bool, StoreError> {
+        self.count_write();
+        let lost = self
+            .lost_swaps
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                left.checked_sub(1)
+            })
+            .is_ok();
+        if lost {
+            return Ok(false);
+        }
+        let mut entries = self.lock();
+        if entries.get(key).map(Vec::as_slice) != current {
+            return Ok(false);
+        }
+        entries.insert(key.to_owned(), new.to_vec());
+        Ok(true)
+    }
+
+    async fn increment(&self, key: &str, by: i64, _: Duration) -> Result<i64, StoreError> {
+        self.count_write();
+        let mut entries = self.lock();
+        let current = entries
+            .get(key)
+            .and_then(|bytes| std::str::from_utf8(bytes).ok()?.parse::<i64>().ok())
+            .unwrap_or(0);
+        let next = current.saturating_add(by);
+        entries.insert(key.to_owned(), next.to_string().into_bytes());
+        Ok(next)
+    }
+
+    async fn keys(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .lock()
+            .keys()
+            .filter(|key| key.starts_with(prefix))
+            .cloned()
+            .collect())
+    }
+}
