@@ -5,6 +5,7 @@ use std::fmt;
 
 use figment::Figment;
 use latchkey_sdk::Plugin;
+use latchkey_sdk::config::origin_of;
 
 use crate::config::{LoadError, LoadedConfig, Settings};
 
@@ -183,15 +184,65 @@ fn reject_unknown_sections(figment: &Figment, names: &BTreeSet<&str>) -> Result<
     let Ok(figment::value::Value::Dict(_, sections)) = figment.find_value("plugins") else {
         return Ok(());
     };
-    for name in sections.keys() {
-        if !names.contains(name.as_str()) {
+    for (name, section) in &sections {
+        if names.contains(name.as_str()) {
+            continue;
+        }
+        // The built-in files configure every plugin of a default build, so a binary built
+        // without some of them skips their sections. A key set anywhere else is an error.
+        let path = format!("plugins.{name}");
+        let set_by_operator = match section {
+            figment::value::Value::Dict(_, keys) => keys
+                .keys()
+                .map(|key| origin_of(figment, &format!("{path}.{key}")))
+                .find(|origin| !origin.ends_with("(built in)")),
+            _ => Some(origin_of(figment, &path)),
+        };
+        if let Some(origin) = set_by_operator {
             let expected: Vec<&str> = names.iter().copied().collect();
             return Err(LoadError::UnknownPlugin {
                 name: name.clone(),
-                origin: latchkey_sdk::config::origin_of(figment, &format!("plugins.{name}")),
+                origin,
                 expected: expected.join(", "),
             });
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+// `figment::Jail` fixes the closure error type to `figment::Error`, which is large.
+#[allow(clippy::result_large_err)]
+mod tests {
+    use figment::Jail;
+
+    use super::*;
+    use crate::config::{ConfigSources, load};
+
+    fn sources(files: &[&str]) -> ConfigSources {
+        ConfigSources::from_cli(None, files.iter().map(std::path::PathBuf::from).collect())
+    }
+
+    #[test]
+    fn built_in_sections_of_absent_plugins_skipped() {
+        Jail::expect_with(|_| {
+            let config = load(&sources(&[])).expect("defaults load");
+            let catalog = Catalog::from_plugins(Vec::new(), &config.figment);
+            assert!(catalog.is_ok(), "{:?}", catalog.err());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn operator_section_of_absent_plugin_rejected() {
+        Jail::expect_with(|jail| {
+            jail.create_file("local.toml", "[plugins.jwt]\ntoken_ttl = 600\n")?;
+            let config = load(&sources(&["local.toml"])).expect("config loads");
+            let error = Catalog::from_plugins(Vec::new(), &config.figment).unwrap_err();
+            let message = error.to_string();
+            assert!(message.contains("unknown plugin jwt"), "{message}");
+            assert!(message.contains("local.toml"), "{message}");
+            Ok(())
+        });
+    }
 }
