@@ -1,7 +1,13 @@
 //! The rate-limit plugin over HTTP: exact counts across hosts sharing a Redis, windows,
 //! headers, client addresses behind proxies, store outages and bad rules.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use latchkey_tests::{Backend, RedisServer, TestHost};
 use redis::AsyncCommands;
@@ -454,4 +460,220 @@ async fn duplicate_rule_name_stops_start() {
         "{message}"
     );
     assert!(message.contains("rule \"login\""), "{message}");
+}
+
+/// Window of every rule in `keys_expire_after_sigkill_mid_burst`, in seconds.
+const SIGKILL_WINDOW: u32 = 60;
+
+/// Requests in the burst that the host is killed during.
+const SIGKILL_BURST: usize = 200;
+
+/// Responses to wait for before the kill, so that counters exist in Redis.
+const RESPONSES_BEFORE_KILL: usize = 20;
+
+/// A `latchkey serve` child process, killed when dropped so a failed test leaves none.
+struct ServeProcess {
+    child: Child,
+    url: String,
+}
+
+impl ServeProcess {
+    /// Spawns the built `latchkey` binary with a clean environment plus `env` and
+    /// `--config config`, and waits for the `url=` of its listening line on stdout.
+    fn spawn(config: &Path, env: &[(&str, &str)]) -> Self {
+        let mut child = Command::new(latchkey_binary())
+            .args(["--config", config.to_str().expect("UTF-8 path"), "serve"])
+            .env_clear()
+            .envs(env.iter().copied())
+            .current_dir(std::env::temp_dir())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("latchkey starts");
+        let lines = drain_lines(child.stdout.take().expect("stdout piped"));
+        let mut process = Self {
+            child,
+            url: String::new(),
+        };
+        process.url = wait_for_url(&lines, Duration::from_secs(30));
+        process
+    }
+
+    /// Sends SIGKILL to the process by its PID and reaps it.
+    ///
+    /// `Child::kill` sends the signal itself, as `kill -KILL <pid>` would. Spawning
+    /// `kill` instead was slow enough that the host sometimes responded to the whole
+    /// burst first.
+    fn kill_hard(&mut self) {
+        let pid = self.child.id();
+        self.child
+            .kill()
+            .unwrap_or_else(|error| panic!("SIGKILL to latchkey PID {pid} failed: {error}"));
+        let exit = self.child.wait().expect("latchkey reaped");
+        assert!(!exit.success(), "latchkey exited with {exit} after SIGKILL");
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Returns the `latchkey` binary beside this test's `deps` folder: `cargo test
+/// --workspace` builds it, because the host package has integration tests.
+///
+/// NOTE: `cargo test -p latchkey-tests` alone does not rebuild it, so it may be older
+/// than the host sources.
+fn latchkey_binary() -> PathBuf {
+    let test_exe = std::env::current_exe().expect("test executable path");
+    let profile_dir = test_exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test executable in <target>/<profile>/deps");
+    let binary = profile_dir.join("latchkey");
+    assert!(
+        binary.is_file(),
+        "{} not found: run `cargo build -p latchkey` first",
+        binary.display()
+    );
+    binary
+}
+
+/// Reads `stdout` line by line on a thread until it closes, so the child never blocks
+/// on a full pipe, and sends each line to the returned channel.
+fn drain_lines(stdout: ChildStdout) -> mpsc::Receiver<String> {
+    let (sender, receiver) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    receiver
+}
+
+/// Returns the `url=` field of the `latchkey listening` line.
+///
+/// # Panics
+///
+/// When no such line arrives within `timeout`, with the lines that did.
+fn wait_for_url(lines: &mpsc::Receiver<String>, timeout: Duration) -> String {
+    let deadline = Instant::now() + timeout;
+    let mut seen = Vec::new();
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        let Ok(line) = lines.recv_timeout(left) else {
+            break;
+        };
+        if line.contains("latchkey listening") {
+            let url = line
+                .split_whitespace()
+                .find_map(|field| field.strip_prefix("url="));
+            if let Some(url) = url {
+                return url.to_owned();
+            }
+        }
+        seen.push(line);
+    }
+    panic!(
+        "no `latchkey listening` line with url= within {timeout:?}, after stdout lines {seen:?}"
+    );
+}
+
+#[tokio::test]
+async fn keys_expire_after_sigkill_mid_burst() {
+    let redis = RedisServer::start();
+    let dir = std::env::temp_dir().join(format!("latchkey-sigkill-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir created");
+    let config = dir.join("rate_limit.toml");
+    let rules = format!(
+        "{}{}",
+        rule("global", "/", 1000, SIGKILL_WINDOW, "allow"),
+        rule("auth", "/api/auth", 5, SIGKILL_WINDOW, "deny")
+    );
+    std::fs::write(&config, rules).expect("config written");
+
+    let redis_url = redis.url();
+    let mut process = ServeProcess::spawn(
+        &config,
+        &[
+            ("PORT", "0"),
+            ("RUST_LOG", "info"),
+            ("LATCHKEY_STORE__KIND", "redis"),
+            ("LATCHKEY_STORE__REDIS_URL", &redis_url),
+        ],
+    );
+    assert!(
+        process.url.starts_with("http://127.0.0.1:"),
+        "{}",
+        process.url
+    );
+
+    let responded = Arc::new(AtomicUsize::new(0));
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("HTTP client");
+    let mut requests = Vec::with_capacity(SIGKILL_BURST);
+    for index in 0..SIGKILL_BURST {
+        let path = if index % 2 == 0 {
+            LOGIN_CHALLENGE
+        } else {
+            JWKS
+        };
+        let request = http.get(format!("{}{path}", process.url)).send();
+        let responded = Arc::clone(&responded);
+        requests.push(async move {
+            let sent = request.await;
+            if sent.is_ok() {
+                responded.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+    }
+    let burst = tokio::spawn(futures_join_all(requests));
+
+    let wait_deadline = Instant::now() + BURST_TIMEOUT;
+    while responded.load(Ordering::SeqCst) < RESPONSES_BEFORE_KILL {
+        assert!(
+            Instant::now() < wait_deadline,
+            "fewer than {RESPONSES_BEFORE_KILL} responses arrived within {BURST_TIMEOUT:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    process.kill_hard();
+    tokio::time::timeout(BURST_TIMEOUT, burst)
+        .await
+        .expect("the burst ends within 60 s of the kill")
+        .expect("burst task finished");
+    // The kill races the host. If a faster host responds to the whole burst before the
+    // kill lands, this fails, and SIGKILL_BURST needs to grow.
+    let total_responses = responded.load(Ordering::SeqCst);
+    assert!(
+        total_responses < SIGKILL_BURST,
+        "all {SIGKILL_BURST} requests got a response, so the kill came after the burst"
+    );
+
+    let mut connection = redis.connection().await;
+    let keys: Vec<String> = connection
+        .keys("latchkey:rate_limit:*")
+        .await
+        .expect("Redis KEYS succeeds");
+    assert!(
+        !keys.is_empty(),
+        "no rate-limit key in Redis after the burst"
+    );
+    let window_ms = i64::from(SIGKILL_WINDOW) * 1000;
+    for key in &keys {
+        let ttl: i64 = connection.pttl(key).await.expect("Redis PTTL succeeds");
+        assert!(ttl > 0, "{key} has PTTL {ttl}, so it never expires");
+        assert!(
+            ttl <= window_ms,
+            "{key} has PTTL {ttl}, over {window_ms} ms"
+        );
+    }
+    std::fs::remove_dir_all(&dir).expect("temp dir removed");
 }
