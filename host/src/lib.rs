@@ -27,4 +27,6 @@ pub mod store;
 pub mod telemetry;
 
 /// Capabilities the host provides to every plugin, whatever is enabled.
-pub const HOST_CAPABILITIES: [&str; 1] = ["store"];
+pub const HOST_CAPABILITIES: [&str; 1] = [latchkey_sdk::capability::name_of::<
+    dyn latchkey_sdk::capability::Store,
+>()];

@@ -3,7 +3,7 @@
 use crate::capability::StoreError;
 use crate::config::ConfigError;
 
-/// Why a plugin could not start.
+/// A reason a plugin could not start.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PluginError {
@@ -22,7 +22,7 @@ pub enum PluginError {
     /// Any other failure, with a sentence for the operator.
     #[error("{message}")]
     Start {
-        /// What failed and what to do about it.
+        /// The failure and what to do about it.
         message: String,
         /// The underlying error, if any.
         #[source]

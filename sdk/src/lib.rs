@@ -14,7 +14,7 @@
 //! use latchkey_sdk::salvo::writing::Text;
 //! use serde::Deserialize;
 //!
-//! /// Answers `GET /hello` with a greeting from config.
+//! /// Responds to `GET /hello` with a greeting from config.
 //! #[derive(Default)]
 //! struct Hello;
 //!

@@ -13,8 +13,7 @@ use salvo::async_trait;
 
 use crate::capability::{Store, StoreError};
 
-/// A fake [`Store`]: a map without expiry that counts writes and can be told to lose
-/// races.
+/// A fake [`Store`]: a map without expiry that counts writes and loses races on request.
 #[derive(Debug, Default)]
 pub struct FakeStore {
     entries: Mutex<HashMap<String, Vec<u8>>>,

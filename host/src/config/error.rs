@@ -95,8 +95,8 @@ impl LoadError {
             }
             kind => {
                 let key = path.join(".");
-                // A TOML syntax error comes with a multi-line excerpt of the file; its first
-                // line holds the position, which is enough for a one-line message.
+                // A TOML syntax error comes with a multi-line excerpt of the file. Its first
+                // line contains the position, which is enough for a one-line message.
                 let message = kind.to_string();
                 let first_line = message.lines().next().unwrap_or_default();
                 ConfigError::Invalid {

@@ -91,7 +91,7 @@ pub enum KeySetError {
     KeyRejected {
         /// The key's ID.
         kid: String,
-        /// Why `ring` rejected the key.
+        /// The reason `ring` rejected the key.
         #[source]
         source: ring::error::KeyRejected,
     },

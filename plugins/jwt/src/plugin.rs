@@ -77,8 +77,8 @@ impl ConfiguredPlugin for ConfiguredJwt {
             );
         }
         if settings.has_key_encryption_secret {
-            // An operator who sets JWT_SECRET may expect it to sign tokens, so say that it
-            // signs nothing here.
+            // An operator who sets JWT_SECRET may expect it to sign tokens, so the log line
+            // states that it signs nothing here.
             tracing::info!(
                 key = "plugins.jwt.key_encryption_secret",
                 variable = "JWT_SECRET",

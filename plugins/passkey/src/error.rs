@@ -1,4 +1,4 @@
-//! Why a passkey request failed, and the HTTP status, code and sentence of each failure.
+//! Reasons a passkey request failed, and the HTTP status, code and sentence of each.
 
 use latchkey_sdk::ApiError;
 use latchkey_sdk::capability::{StoreError, TokenError};

@@ -8,7 +8,7 @@
 //!
 //! # Routes
 //!
-//! | method and path | body or query | answer |
+//! | method and path | body or query | response |
 //! | --- | --- | --- |
 //! | GET `/api/auth/challenge/register` | `displayName` (1 to 64 characters) | creation options, flat |
 //! | POST `/api/auth/register-passkey` | `{"attestationResponse": ...}` | `{"success": true, "token", "userID"}` |

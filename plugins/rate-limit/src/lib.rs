@@ -36,10 +36,10 @@
 //!
 //! # Algorithm and exactness
 //!
-//! Fixed windows aligned to the Unix epoch: a hit in rule `r` by client `c` increments
-//! the store key `rate_limit:<r>:<c>:<unix seconds / window>` by `cost` with the store's
-//! atomic `increment`, which creates the key with a TTL in the same step (one Lua script
-//! in Redis, one lock in the memory store). The TTL is the time left in the window plus
+//! Windows are fixed and aligned to the Unix epoch. A hit in rule `r` by client `c`
+//! increments the store key `rate_limit:<r>:<c>:<unix seconds / window>` by `cost` with
+//! the store's atomic `increment`. That creates the key with a TTL in the same step: one
+//! Lua script in Redis, one lock in the memory store. The TTL is the time left in the window plus
 //! up to one second, never more than the window, so no counter outlives its window by
 //! more than that margin and none lives forever.
 //!

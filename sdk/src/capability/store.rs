@@ -11,12 +11,12 @@ pub enum StoreError {
     /// The backend could not be reached or timed out.
     #[error("store unavailable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
-    /// The backend answered with an error.
+    /// The backend returned an error.
     #[error("store operation {operation} failed")]
     Backend {
         /// The operation that failed, such as `compare_and_swap`.
         operation: &'static str,
-        /// What the backend reported.
+        /// The backend's error.
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
@@ -24,8 +24,8 @@ pub enum StoreError {
 
 /// A key-value store with the atomic operations plugins need.
 ///
-/// Keys are plain strings that a plugin namespaces itself (`passkey:credential:<id>`); the
-/// host adds the configured `store.key_prefix` in front of every key, so no plugin sees or
+/// Keys are plain strings that a plugin namespaces itself (`passkey:credential:<id>`). The
+/// host adds the configured `store.key_prefix` in front of every key, so no plugin reads or
 /// writes another deployment's keys. Every method is atomic in every backend, and a TTL
 /// passed to a method is set in the same atomic step as the write.
 #[async_trait]

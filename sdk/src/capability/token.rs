@@ -5,7 +5,7 @@ use std::time::SystemTime;
 use salvo::async_trait;
 use serde_json::{Map, Value};
 
-/// What a token should say about its holder.
+/// The claims a token should carry about its holder.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct TokenRequest {
@@ -115,7 +115,7 @@ impl VerifiedToken {
     }
 }
 
-/// Why a token was not accepted.
+/// A reason a token was rejected.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum VerifyError {

@@ -1,4 +1,4 @@
--- Replaces KEYS[1] with ARGV[3] only if it still holds the expected value.
+-- Replaces KEYS[1] with ARGV[3] only if it still contains the expected value.
 -- ARGV[1]: "1" when a current value is expected, "0" when the key must be absent.
 -- ARGV[2]: the expected current value. ARGV[4]: time to live in ms, "0" for none.
 -- Returns 1 when it replaced the value, 0 when the key held something else.

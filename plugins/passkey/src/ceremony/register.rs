@@ -20,7 +20,7 @@ const MAX_DISPLAY_NAME_CHARS: usize = 64;
 const USER_ID_LEN: usize = 32;
 
 /// Lengths a credential ID may have, in bytes. WebAuthn Level 3 caps credential IDs at
-/// 1023 bytes and asks for at least 16 bytes of entropy in them.
+/// 1023 bytes and requires at least 16 bytes of entropy in them.
 const CREDENTIAL_ID_LEN: std::ops::RangeInclusive<usize> = 16..=1023;
 
 /// A registration between its challenge and its response.
