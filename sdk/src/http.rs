@@ -149,28 +149,7 @@ pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// `invalid_body` for a body that is empty, not JSON, or not of the shape of `T`, naming
 /// the path of the field at fault.
 pub async fn read_json<T: DeserializeOwned>(req: &mut Request) -> Result<T, ApiError> {
-    let Ok(read) = tokio::time::timeout(BODY_READ_TIMEOUT, req.payload()).await else {
-        return Err(ApiError::new(
-            StatusCode::REQUEST_TIMEOUT,
-            "request_timeout",
-            "request body did not arrive in time: send the whole body at once",
-        ));
-    };
-    let body = match read {
-        Ok(body) => body,
-        Err(ParseError::PayloadTooLarge) => {
-            return Err(ApiError::payload_too_large_with_limit(
-                req.secure_max_size(),
-            ));
-        }
-        Err(error) => {
-            tracing::debug!(%error, "request body could not be read");
-            return Err(ApiError::bad_request(
-                "invalid_body",
-                "request body could not be read: send a JSON object",
-            ));
-        }
-    };
+    let body = read_body(req, "a JSON object").await?;
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::bad_request(
             "invalid_body",
@@ -194,6 +173,44 @@ pub async fn read_json<T: DeserializeOwned>(req: &mut Request) -> Result<T, ApiE
     })?;
     deserializer.end().map_err(|error| invalid_json(&error))?;
     Ok(value)
+}
+
+/// Reads the request body as `application/x-www-form-urlencoded` pairs, the body of the
+/// OAuth endpoints (RFC 7009, RFC 7662).
+///
+/// # Errors
+///
+/// As [`read_json`]: 413, 408, and 400 `invalid_body` for a body that cannot be read. A
+/// body that is not form data yields whatever pairs it parses to.
+pub async fn read_form(req: &mut Request) -> Result<Vec<(String, String)>, ApiError> {
+    let body = read_body(req, "form data").await?;
+    Ok(form_urlencoded::parse(body)
+        .map(|(name, value)| (name.into_owned(), value.into_owned()))
+        .collect())
+}
+
+/// Reads the whole body within [`BODY_READ_TIMEOUT`] and the server's body limit.
+/// `expected` names what the body should hold, for the error message.
+async fn read_body<'a>(req: &'a mut Request, expected: &str) -> Result<&'a [u8], ApiError> {
+    let limit = req.secure_max_size();
+    let Ok(read) = tokio::time::timeout(BODY_READ_TIMEOUT, req.payload()).await else {
+        return Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            "request body did not arrive in time: send the whole body at once",
+        ));
+    };
+    match read {
+        Ok(body) => Ok(body),
+        Err(ParseError::PayloadTooLarge) => Err(ApiError::payload_too_large_with_limit(limit)),
+        Err(error) => {
+            tracing::debug!(%error, "request body could not be read");
+            Err(ApiError::bad_request(
+                "invalid_body",
+                format!("request body could not be read: send {expected}"),
+            ))
+        }
+    }
 }
 
 /// Replaces the Rust type names in a serde message (`expected struct Credential`) with

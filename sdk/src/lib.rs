@@ -90,6 +90,13 @@
 //! [`StartContext::require`]. The host provides `dyn Store`, the only place a plugin may
 //! keep state, so that every plugin behaves the same on the memory and Redis backends.
 //!
+//! # Protected routes
+//!
+//! A plugin protects a route by mounting a [`Guard`] on it, built with
+//! [`Guard::from_context`]: requests without a valid, unrevoked Bearer token get 401, and
+//! handlers read the verified claims with [`guard::claims`]. Operator routes check an admin
+//! key with [`AdminKeys::authorize`] on the keys in [`HostSettings::admin_keys`].
+//!
 //! # Errors
 //!
 //! Handlers answer errors with [`ApiError`], which renders the JSON shape every client of
@@ -100,10 +107,12 @@
 //!
 //! - `testing`: [`testing::FakeStore`], a store for unit tests that can lose races on cue.
 
+pub mod admin;
 pub mod capability;
 pub mod config;
 mod error;
 mod export;
+pub mod guard;
 pub mod http;
 pub mod plugin;
 #[cfg(feature = "testing")]
@@ -113,9 +122,11 @@ pub use salvo;
 
 pub use crate::capability::{Capabilities, Capability};
 pub use crate::config::{ConfigError, ConfigSection};
+pub use crate::admin::{AdminError, AdminKey, AdminKeys};
 pub use crate::error::{PluginError, error_chain};
+pub use crate::guard::Guard;
 pub use crate::export::{PluginRegistration, registered_plugins};
-pub use crate::http::{ApiError, read_json};
+pub use crate::http::{ApiError, read_form, read_json};
 pub use crate::plugin::{
     BoxFuture, ConfiguredPlugin, Contribution, Hoop, HostSettings, Plugin, ShutdownSignal,
     StartContext,
@@ -127,8 +138,8 @@ pub mod prelude {
 
     pub use crate::capability::{Store, TokenIssuer, TokenRequest, TokenVerifier};
     pub use crate::{
-        ApiError, ConfigError, ConfigSection, ConfiguredPlugin, Contribution, Hoop, HostSettings,
-        Plugin, PluginError, StartContext, read_json,
+        ApiError, ConfigError, ConfigSection, ConfiguredPlugin, Contribution, Guard, Hoop,
+        HostSettings, Plugin, PluginError, StartContext, read_json,
     };
 }
 

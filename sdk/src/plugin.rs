@@ -7,6 +7,7 @@ use std::sync::Arc;
 use salvo::{Handler, Router, async_trait};
 use tokio::sync::watch;
 
+use crate::admin::AdminKeys;
 use crate::capability::{Capabilities, Capability, Store};
 use crate::config::{ConfigError, ConfigSection};
 use crate::error::PluginError;
@@ -42,6 +43,14 @@ pub trait Plugin: Send + Sync + 'static {
 
     /// Names of the capabilities this plugin needs from other plugins or the host.
     fn requires(&self) -> Vec<&'static str> {
+        Vec::new()
+    }
+
+    /// Names of the capabilities this plugin uses when an enabled plugin provides them.
+    ///
+    /// The plugin starts after their providers, and works without them: it reaches them
+    /// with [`StartContext::get`].
+    fn uses(&self) -> Vec<&'static str> {
         Vec::new()
     }
 
@@ -81,6 +90,8 @@ pub struct HostSettings {
     /// CIDRs whose forwarded headers are believed (`server.trusted_proxies`), each already
     /// validated as an address and a prefix length, like `10.0.0.0/8`.
     pub trusted_proxies: Vec<String>,
+    /// The keys that may call operator routes (`[[admin.keys]]`).
+    pub admin_keys: AdminKeys,
 }
 
 impl HostSettings {
@@ -91,7 +102,15 @@ impl HostSettings {
             profile: profile.into(),
             public_url: public_url.into(),
             trusted_proxies: Vec::new(),
+            admin_keys: AdminKeys::default(),
         }
+    }
+
+    /// Sets the keys that may call operator routes.
+    #[must_use]
+    pub fn with_admin_keys(mut self, admin_keys: AdminKeys) -> Self {
+        self.admin_keys = admin_keys;
+        self
     }
 
     /// Sets the CIDRs whose forwarded headers are believed.
@@ -133,6 +152,13 @@ impl StartContext {
         self.capabilities
             .get::<C>()
             .ok_or(PluginError::MissingCapability { name: C::NAME })
+    }
+
+    /// Returns the provider of capability `C`, or `None` when no started plugin provides
+    /// it. For the capabilities a plugin declares in [`Plugin::uses`].
+    #[must_use]
+    pub fn get<C: Capability + ?Sized>(&self) -> Option<Arc<C>> {
+        self.capabilities.get::<C>()
     }
 
     /// Returns the store, which the host always provides.

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use salvo::async_trait;
@@ -20,6 +20,8 @@ pub struct FakeStore {
     racing_insert: Mutex<Option<(String, Vec<u8>)>>,
     lost_swaps: AtomicUsize,
     writes: AtomicUsize,
+    ttls: Mutex<HashMap<String, Duration>>,
+    unavailable: AtomicBool,
 }
 
 impl FakeStore {
@@ -55,6 +57,21 @@ impl FakeStore {
         *self.racing() = Some((key.to_owned(), value.to_vec()));
     }
 
+    /// Returns the TTL of the last write to `key` that set one.
+    #[must_use]
+    pub fn ttl(&self, key: &str) -> Option<Duration> {
+        self.ttls
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(key)
+            .copied()
+    }
+
+    /// Makes every read fail as if the backend were unreachable, until called with false.
+    pub fn set_unavailable(&self, unavailable: bool) {
+        self.unavailable.store(unavailable, Ordering::SeqCst);
+    }
+
     /// Makes the next `count` compare-and-swap calls fail as if another writer won.
     pub fn lose_next_swaps(&self, count: usize) {
         self.lost_swaps.store(count, Ordering::SeqCst);
@@ -75,16 +92,35 @@ impl FakeStore {
     fn count_write(&self) {
         self.writes.fetch_add(1, Ordering::SeqCst);
     }
+
+    fn record_ttl(&self, key: &str, ttl: Option<Duration>) {
+        if let Some(ttl) = ttl {
+            self.ttls
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(key.to_owned(), ttl);
+        }
+    }
+
+    fn check_available(&self) -> Result<(), StoreError> {
+        if self.unavailable.load(Ordering::SeqCst) {
+            Err(StoreError::Unavailable("fake store set unavailable".into()))
+        } else {
+            Ok(())
+        }
+    }
 }
 
 #[async_trait]
 impl Store for FakeStore {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.check_available()?;
         Ok(self.value(key))
     }
 
-    async fn set(&self, key: &str, value: &[u8], _: Option<Duration>) -> Result<(), StoreError> {
+    async fn set(&self, key: &str, value: &[u8], ttl: Option<Duration>) -> Result<(), StoreError> {
         self.count_write();
+        self.record_ttl(key, ttl);
         self.lock().insert(key.to_owned(), value.to_vec());
         Ok(())
     }
@@ -93,8 +129,9 @@ impl Store for FakeStore {
         &self,
         key: &str,
         value: &[u8],
-        _: Option<Duration>,
+        ttl: Option<Duration>,
     ) -> Result<bool, StoreError> {
+        self.record_ttl(key, ttl);
         if let Some((racing_key, racing_value)) = self.racing().take() {
             self.lock().insert(racing_key, racing_value);
         }
@@ -122,9 +159,10 @@ impl Store for FakeStore {
         key: &str,
         current: Option<&[u8]>,
         new: &[u8],
-        _: Option<Duration>,
+        ttl: Option<Duration>,
     ) -> Result<bool, StoreError> {
         self.count_write();
+        self.record_ttl(key, ttl);
         let lost = self
             .lost_swaps
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {

@@ -7,7 +7,7 @@ use latchkey::server::RunningServer;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::device::ORIGIN;
+use crate::device::{Device, ORIGIN};
 
 /// Where a test host keeps its state.
 #[derive(Debug, Clone)]
@@ -149,6 +149,105 @@ impl TestHost {
             .await
             .expect("POST sent");
         split(response).await
+    }
+
+    /// Sends `method path` with `token` as a Bearer token and, when given, `body` as JSON,
+    /// and returns the status and JSON body.
+    ///
+    /// # Panics
+    ///
+    /// When the request cannot be sent.
+    pub async fn send_with_token(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<&Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.http.request(method, self.url(path)).bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        split(request.send().await.expect("request sent")).await
+    }
+
+    /// Sends `GET path` with `token` as a Bearer token.
+    ///
+    /// # Panics
+    ///
+    /// When the request cannot be sent.
+    pub async fn get_with_token(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.send_with_token(reqwest::Method::GET, path, token, None)
+            .await
+    }
+
+    /// Sends `POST path` as an HTML form of `fields`, with `authorization` as the header
+    /// when given, and returns the status and JSON body.
+    ///
+    /// # Panics
+    ///
+    /// When the request cannot be sent.
+    pub async fn post_form(
+        &self,
+        path: &str,
+        fields: &[(&str, &str)],
+        authorization: Option<&str>,
+    ) -> (StatusCode, Value) {
+        let body: String = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
+        let mut request = self
+            .http
+            .post(self.url(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        if let Some(authorization) = authorization {
+            request = request.header("authorization", authorization);
+        }
+        split(request.send().await.expect("POST sent")).await
+    }
+
+    /// Registers a new user called `display_name` with `device` and returns the answer:
+    /// `token`, `userID`, and `refreshToken` when sessions are on.
+    ///
+    /// # Panics
+    ///
+    /// When a ceremony step fails.
+    pub async fn register(&self, device: &mut Device, display_name: &str) -> Value {
+        let path = format!(
+            "/api/auth/challenge/register?displayName={}",
+            url::form_urlencoded::byte_serialize(display_name.as_bytes()).collect::<String>()
+        );
+        let (status, options) = self.get(&path).await;
+        assert_eq!(status, StatusCode::OK, "registration challenge: {options}");
+        let response = device.register(&options).await.expect("device registers");
+        let (status, body) = self
+            .post(
+                "/api/auth/register-passkey",
+                &serde_json::json!({ "attestationResponse": response }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "registration: {body}");
+        body
+    }
+
+    /// Logs in with `device` and returns the answer, as [`TestHost::register`] does.
+    ///
+    /// # Panics
+    ///
+    /// When a ceremony step fails.
+    pub async fn login(&self, device: &mut Device) -> Value {
+        let (status, options) = self.get("/api/auth/challenge/login").await;
+        assert_eq!(status, StatusCode::OK, "login challenge: {options}");
+        let response = device.login(&options).await.expect("device signs");
+        let (status, body) = self
+            .post(
+                "/api/auth/login-passkey",
+                &serde_json::json!({ "authenticationResponse": response }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "login: {body}");
+        body
     }
 
     /// Returns every key in the host's store, sorted.

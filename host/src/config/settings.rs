@@ -5,6 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use figment::Figment;
 use figment::value::Value;
+use latchkey_sdk::{AdminKey, AdminKeys};
 use serde::{Deserialize, Serialize};
 
 use super::error::LoadError;
@@ -20,6 +21,9 @@ pub struct Settings {
     pub store: StoreSettings,
     /// `[log]`.
     pub log: LogSettings,
+    /// `[admin]`.
+    #[serde(default)]
+    pub admin: AdminSettings,
     /// `[plugins.<name>]`, read by each plugin from the figment.
     #[serde(default)]
     pub plugins: BTreeMap<String, Value>,
@@ -97,6 +101,49 @@ pub enum LogFormat {
     Json,
 }
 
+/// `[admin]`: who may call operator routes.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct AdminSettings {
+    /// `[[admin.keys]]`. Default: none, which closes every admin route.
+    #[serde(default)]
+    pub keys: Vec<AdminKeySettings>,
+}
+
+/// One `[[admin.keys]]` entry.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct AdminKeySettings {
+    /// Name shown in logs of the calls made with the key.
+    pub name: String,
+    /// SHA-256 of the secret, 64 hex digits.
+    pub sha256: String,
+    /// Scopes the key grants, such as `revoke` and `introspect`. Default: every scope.
+    #[serde(default)]
+    pub scopes: Option<Vec<String>>,
+}
+
+impl AdminSettings {
+    /// Returns the validated keys.
+    ///
+    /// # Errors
+    ///
+    /// [`LoadError::Config`] naming the first bad entry.
+    pub fn keys(&self, figment: &Figment) -> Result<AdminKeys, LoadError> {
+        let mut keys = Vec::with_capacity(self.keys.len());
+        for (index, entry) in self.keys.iter().enumerate() {
+            let key = AdminKey::new(&entry.name, &entry.sha256, entry.scopes.clone())
+                .map_err(|message| {
+                    LoadError::invalid(figment, &format!("admin.keys[{index}]"), message)
+                })?;
+            keys.push(key);
+        }
+        AdminKeys::new(keys).map_err(|message| LoadError::invalid(figment, "admin.keys", message))
+    }
+}
+
 /// The host keys of one plugin section.
 #[derive(Debug, Default, Deserialize)]
 struct PluginSwitch {
@@ -137,6 +184,7 @@ impl Settings {
         if settings.store.kind == StoreKind::Redis {
             validate_redis_url(figment, &settings.store.redis_url)?;
         }
+        settings.admin.keys(figment)?;
         Ok(settings)
     }
 

@@ -10,6 +10,8 @@ use latchkey_jwt as _;
 use latchkey_passkey as _;
 #[cfg(feature = "rate-limit")]
 use latchkey_rate_limit as _;
+#[cfg(feature = "revocation")]
+use latchkey_revocation as _;
 
 /// Returns one value of every plugin compiled into this binary.
 pub(super) fn plugins() -> Vec<Box<dyn Plugin>> {

@@ -6,8 +6,8 @@ use super::{CatalogError, PluginEntry};
 
 /// Returns the indices of `entries` in start order.
 ///
-/// A plugin starts after every plugin that provides a capability it requires; among the
-/// plugins that are ready, the one earliest in `entries` starts first.
+/// A plugin starts after every plugin that provides a capability it requires or uses;
+/// among the plugins that are ready, the one earliest in `entries` starts first.
 ///
 /// # Errors
 ///
@@ -15,6 +15,11 @@ use super::{CatalogError, PluginEntry};
 pub fn start_order(entries: &[&PluginEntry]) -> Result<Vec<usize>, CatalogError> {
     let mut provided: BTreeSet<&str> = crate::HOST_CAPABILITIES.into_iter().collect();
     let mut started = vec![false; entries.len()];
+    // A used capability that no entry provides is never waited for.
+    let offered: BTreeSet<&str> = entries
+        .iter()
+        .flat_map(|entry| entry.plugin.provides())
+        .collect();
     let mut order = Vec::with_capacity(entries.len());
 
     while order.len() < entries.len() {
@@ -25,6 +30,11 @@ pub fn start_order(entries: &[&PluginEntry]) -> Result<Vec<usize>, CatalogError>
                     .requires()
                     .iter()
                     .all(|capability| provided.contains(capability))
+                && entries[index]
+                    .plugin
+                    .uses()
+                    .iter()
+                    .all(|capability| provided.contains(capability) || !offered.contains(capability))
         });
         let Some(index) = ready else {
             let waiting: Vec<&str> = (0..entries.len())

@@ -220,8 +220,10 @@ fn configure_plugins(
     enabled: &[&PluginEntry],
 ) -> Result<Vec<Box<dyn ConfiguredPlugin>>, LoadError> {
     let server = &config.settings.server;
+    let admin_keys = config.settings.admin.keys(&config.figment)?;
     let host = HostSettings::new(&config.profile, &server.public_url)
-        .with_trusted_proxies(server.trusted_proxies.clone());
+        .with_trusted_proxies(server.trusted_proxies.clone())
+        .with_admin_keys(admin_keys);
     enabled
         .iter()
         .map(|entry| {

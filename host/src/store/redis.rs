@@ -122,6 +122,20 @@ impl Store for RedisStore {
             .map_err(classify("get"))
     }
 
+    async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = keys.iter().map(|key| self.key(key)).collect();
+        // `mget` of one key would send GET and expect a single value, not a list.
+        let mut command = redis::cmd("MGET");
+        command.arg(&keys);
+        command
+            .query_async(&mut self.connection())
+            .await
+            .map_err(classify("get_many"))
+    }
+
     async fn set(&self, key: &str, value: &[u8], ttl: Option<Duration>) -> Result<(), StoreError> {
         self.connection()
             .set_options(self.key(key), value, set_options(ttl))

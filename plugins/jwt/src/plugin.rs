@@ -102,7 +102,9 @@ impl ConfiguredPlugin for ConfiguredJwt {
 
 fn build_capabilities(keys: &KeySet, settings: &Settings) -> (JwtIssuer, JwtVerifier) {
     let mut issuer = JwtIssuer::new(keys, settings.token_ttl);
-    let mut verifier = JwtVerifier::new(keys).leeway(settings.leeway);
+    let mut verifier = JwtVerifier::new(keys)
+        .leeway(settings.leeway)
+        .max_token_lifetime(settings.token_ttl);
     if let Some(name) = &settings.issuer {
         issuer = issuer.issuer(name.clone());
         verifier = verifier.issuer(name.clone());

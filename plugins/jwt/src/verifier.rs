@@ -28,11 +28,12 @@ const MAX_TOKEN_LEN: usize = 8 * 1024;
 pub struct JwtVerifier {
     keys: HashMap<String, DecodingKey>,
     validation: Validation,
+    max_token_lifetime: Duration,
 }
 
 impl JwtVerifier {
-    /// Creates a verifier for every key of `keys`, with a leeway of 60 seconds and no
-    /// `iss` or `aud` check.
+    /// Creates a verifier for every key of `keys`, with a leeway of 60 seconds, no `iss` or
+    /// `aud` check, and tokens assumed to live at most a day.
     pub fn new(keys: &KeySet) -> Self {
         let keys = keys
             .keys()
@@ -52,7 +53,17 @@ impl JwtVerifier {
         validation.validate_exp = true;
         validation.validate_nbf = true;
         validation.leeway = 60;
-        Self { keys, validation }
+        Self {
+            keys,
+            validation,
+            max_token_lifetime: Duration::from_secs(24 * 3600),
+        }
+    }
+
+    /// Sets the longest lifetime of the tokens checked, the issuer's token lifetime.
+    pub fn max_token_lifetime(mut self, lifetime: Duration) -> Self {
+        self.max_token_lifetime = lifetime;
+        self
     }
 
     /// Sets the clock skew tolerated on `exp` and `nbf`, in whole seconds.
@@ -139,6 +150,14 @@ impl JwtVerifier {
 impl TokenVerifier for JwtVerifier {
     async fn verify(&self, token: &str) -> Result<VerifiedToken, VerifyError> {
         self.verify_token(token)
+    }
+
+    fn max_token_lifetime(&self) -> Duration {
+        self.max_token_lifetime
+    }
+
+    fn leeway(&self) -> Duration {
+        Duration::from_secs(self.validation.leeway)
     }
 }
 

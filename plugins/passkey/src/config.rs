@@ -37,6 +37,11 @@ pub(crate) struct Config {
     pub(crate) apple_app_id: Option<String>,
     /// Actions for authenticators that break the rules.
     pub(crate) quirks: QuirkConfig,
+    /// Serve the account routes under `/api/auth/me`. Default: true.
+    pub(crate) account_routes: bool,
+    /// Let a user delete their last passkey, which leaves the account unusable.
+    /// Default: false.
+    pub(crate) allow_deleting_last_credential: bool,
 }
 
 impl Default for Config {
@@ -52,6 +57,8 @@ impl Default for Config {
             challenge_ttl: 150,
             apple_app_id: None,
             quirks: QuirkConfig::default(),
+            account_routes: true,
+            allow_deleting_last_credential: false,
         }
     }
 }
@@ -135,6 +142,10 @@ pub(crate) struct PasskeyPolicy {
     pub(crate) apple_app_id: Option<String>,
     /// Actions for authenticator quirks.
     pub(crate) quirks: QuirkPolicy,
+    /// Whether the account routes are served.
+    pub(crate) account_routes: bool,
+    /// Whether a user may delete their last passkey.
+    pub(crate) allow_deleting_last_credential: bool,
 }
 
 impl Config {
@@ -195,6 +206,8 @@ impl Config {
             challenge_ttl,
             apple_app_id: self.apple_app_id,
             quirks: self.quirks.into(),
+            account_routes: self.account_routes,
+            allow_deleting_last_credential: self.allow_deleting_last_credential,
         })
     }
 }

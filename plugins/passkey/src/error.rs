@@ -1,7 +1,7 @@
 //! Reasons a passkey request failed, and the HTTP status, code and sentence of each.
 
 use latchkey_sdk::ApiError;
-use latchkey_sdk::capability::{StoreError, TokenError};
+use latchkey_sdk::capability::{SessionError, StoreError, TokenError};
 use latchkey_sdk::salvo::http::StatusCode;
 use webauthn_rs_core::error::WebauthnError;
 
@@ -109,6 +109,24 @@ pub(crate) enum PasskeyError {
     /// The token issuer failed.
     #[error("token issuing failed")]
     Token(#[source] TokenError),
+    /// The session issuer failed.
+    #[error("session start failed")]
+    Session(#[source] SessionError),
+    /// A passkey name breaks a rule.
+    #[error("field name {reason}")]
+    InvalidCredentialName {
+        /// The broken rule.
+        reason: &'static str,
+    },
+    /// The signed-in user has no account record.
+    #[error("account not found")]
+    AccountNotFound,
+    /// The signed-in user has no passkey with this ID.
+    #[error("credential not found in the account")]
+    CredentialNotFound,
+    /// Deleting the passkey would leave the account without one.
+    #[error("last credential of the account")]
+    LastCredential,
     /// The app site association was requested but `apple_app_id` is not set.
     #[error("apple_app_id is not configured")]
     AppleAppIdNotConfigured,
@@ -119,6 +137,9 @@ impl From<PasskeyError> for ApiError {
     /// debug level for a client's mistake, at error level for the server's.
     fn from(error: PasskeyError) -> Self {
         if let PasskeyError::Store(store) = error {
+            return ApiError::from(store);
+        }
+        if let PasskeyError::Session(SessionError::Store(store)) = error {
             return ApiError::from(store);
         }
         let api = request_error(&error);
@@ -189,6 +210,21 @@ fn request_error(error: &PasskeyError) -> ApiError {
         ),
         E::BackupStateWithoutEligibility => backup_state_error(),
         E::QuirkRejected { quirk } => quirk_error(*quirk),
+        E::InvalidCredentialName { reason } => ApiError::bad_request(
+            "invalid_credential_name",
+            format!("field name {reason}: send 1 to 64 characters without control characters"),
+        ),
+        E::AccountNotFound => ApiError::not_found(
+            "the account of this token no longer exists: register again",
+        ),
+        E::CredentialNotFound => {
+            ApiError::not_found("this account has no passkey with that ID: list them at /api/auth/me")
+        }
+        E::LastCredential => ApiError::new(
+            StatusCode::CONFLICT,
+            "last_credential",
+            "this is the account's only passkey: add another before deleting it",
+        ),
         E::AppleAppIdNotConfigured => {
             ApiError::not_found("no Apple app ID is configured for this server")
         }
@@ -197,7 +233,7 @@ fn request_error(error: &PasskeyError) -> ApiError {
             "store_busy",
             "the server is busy updating this passkey: retry later",
         ),
-        E::Token(_) => ApiError::new(
+        E::Token(_) | E::Session(_) => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "token_unavailable",
             "the server cannot issue a token right now: retry later",

@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use latchkey_sdk::capability::{self, TokenIssuer};
+use latchkey_sdk::capability::{
+    self, RevocationList, SessionIssuer, TokenIssuer, TokenVerifier,
+};
 use latchkey_sdk::prelude::*;
 use webauthn_rs_proto::UserVerificationPolicy;
 
@@ -31,7 +33,17 @@ impl Plugin for PasskeyPlugin {
     }
 
     fn requires(&self) -> Vec<&'static str> {
-        vec![capability::name_of::<dyn TokenIssuer>()]
+        vec![
+            capability::name_of::<dyn TokenIssuer>(),
+            capability::name_of::<dyn TokenVerifier>(),
+        ]
+    }
+
+    fn uses(&self) -> Vec<&'static str> {
+        vec![
+            capability::name_of::<dyn RevocationList>(),
+            capability::name_of::<dyn SessionIssuer>(),
+        ]
     }
 
     fn configure(
@@ -58,23 +70,42 @@ impl ConfiguredPlugin for ConfiguredPasskey {
     ) -> Result<Contribution, PluginError> {
         let store = context.store()?;
         let issuer = context.require::<dyn TokenIssuer>()?;
-        log_start(&self.policy);
+        let guard = Guard::from_context(context)?;
+        let sessions = context.get::<dyn SessionIssuer>();
+        let revocations = context.get::<dyn RevocationList>();
+        log_start(&self.policy, &guard);
 
-        let relying_party = Arc::new(RelyingParty::new(self.policy, store, issuer));
-        let contribution = routes::routes(&relying_party)
+        let account_routes = self.policy.account_routes;
+        let relying_party = Arc::new(RelyingParty::new(
+            self.policy,
+            store,
+            issuer,
+            sessions,
+            revocations,
+        ));
+        let mut routes = routes::routes(&relying_party);
+        if account_routes {
+            routes.extend(routes::account_routes(&relying_party, &guard));
+        }
+        Ok(routes
             .into_iter()
-            .fold(Contribution::new(), Contribution::route);
-        Ok(contribution)
+            .fold(Contribution::new(), Contribution::route))
     }
 }
 
-fn log_start(policy: &PasskeyPolicy) {
+fn log_start(policy: &PasskeyPolicy, guard: &Guard) {
     let origins: Vec<String> = policy
         .origins
         .iter()
         .map(|origin| origin.origin().ascii_serialization())
         .collect();
     tracing::info!(rp_id = %policy.rp_id, ?origins, "passkey ceremonies ready");
+    if policy.account_routes && !guard.checks_revocation() {
+        tracing::warn!(
+            "no plugin provides a revocation list, so the account routes accept tokens of \
+             deleted passkeys until they expire: enable plugin revocation"
+        );
+    }
     if policy.user_verification == UserVerificationPolicy::Discouraged_DO_NOT_USE {
         tracing::warn!(
             "plugins.passkey.user_verification is discouraged, so logins need no PIN or biometric"

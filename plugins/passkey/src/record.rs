@@ -8,6 +8,7 @@
 //! | `passkey:credential:<credentialID>` | [`CredentialRecord`] | permanent |
 //! | `passkey:challenge:register:<challenge>` | registration ceremony state | `challenge_ttl` |
 //! | `passkey:challenge:login:<challenge>` | login ceremony state | `challenge_ttl` |
+//! | `passkey:challenge:add:<challenge>` | state of a passkey being added to an account | `challenge_ttl` |
 //! | `passkey:quirk:<quirk>` | count of logins showing the quirk | 30 days from first count |
 //!
 //! IDs and challenges in keys are unpadded base64url.
@@ -45,6 +46,11 @@ pub(crate) fn login_challenge_key(challenge: &str) -> String {
     format!("passkey:challenge:login:{challenge}")
 }
 
+/// Returns the key of the ceremony that adds a passkey to an account, for `challenge`.
+pub(crate) fn add_challenge_key(challenge: &str) -> String {
+    format!("passkey:challenge:add:{challenge}")
+}
+
 /// Returns the key of the count of logins that showed `quirk`.
 pub(crate) fn quirk_count_key(quirk: Quirk) -> String {
     format!("passkey:quirk:{}", quirk.name())
@@ -76,6 +82,9 @@ pub(crate) struct CredentialRecord {
     pub(crate) created_at: u64,
     /// Time of the last successful login, in seconds since the Unix epoch.
     pub(crate) last_used_at: Option<u64>,
+    /// Name the user gave the passkey, like "Work laptop".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) name: Option<String>,
 }
 
 /// The decision of an update closure about the record it was given.
@@ -158,13 +167,6 @@ where
 /// Adds `credential_id` to the credential list of user `user_id`, once.
 ///
 /// Returns whether the user exists. Used when a signed-in user adds another passkey.
-#[cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "adding a passkey to an existing account has no route yet"
-    )
-)]
 pub(crate) async fn add_user_credential(
     store: &dyn Store,
     user_id: &str,

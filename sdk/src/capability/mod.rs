@@ -5,6 +5,7 @@
 //! type. The host starts providers before the plugins that require them and rejects a
 //! configuration in which a required capability has no enabled provider.
 
+mod revocation;
 mod store;
 mod token;
 
@@ -12,6 +13,7 @@ use std::any::Any;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+pub use self::revocation::{CutoffClaim, RevocationList, Session, SessionError, SessionIssuer};
 pub use self::store::{Store, StoreError};
 pub use self::token::{
     IssuedToken, TokenError, TokenIssuer, TokenRequest, TokenVerifier, VerifiedToken, VerifyError,
@@ -45,6 +47,14 @@ impl Capability for dyn TokenIssuer {
 
 impl Capability for dyn TokenVerifier {
     const NAME: &'static str = "token_verifier";
+}
+
+impl Capability for dyn RevocationList {
+    const NAME: &'static str = "revocation_list";
+}
+
+impl Capability for dyn SessionIssuer {
+    const NAME: &'static str = "session_issuer";
 }
 
 /// Registry of the capabilities provided so far, keyed by capability name.

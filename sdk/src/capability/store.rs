@@ -33,6 +33,16 @@ pub trait Store: Send + Sync + 'static {
     /// Returns the value of `key`, or `None` when it is absent or expired.
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
 
+    /// Returns the values of `keys`, in the same order, in one round trip where the backend
+    /// allows it. The default implementation calls [`get`](Store::get) for each key.
+    async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let mut values = Vec::with_capacity(keys.len());
+        for key in keys {
+            values.push(self.get(key).await?);
+        }
+        Ok(values)
+    }
+
     /// Writes `value` to `key`, replacing any value, with an optional time to live.
     async fn set(&self, key: &str, value: &[u8], ttl: Option<Duration>) -> Result<(), StoreError>;
 

@@ -1,6 +1,6 @@
 //! Issuing and verifying the signed tokens that end a login.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use salvo::async_trait;
 use serde_json::{Map, Value};
@@ -98,6 +98,21 @@ pub struct VerifiedToken {
 }
 
 impl VerifiedToken {
+    /// Returns the `iat` claim, or `None` when the token has none.
+    #[must_use]
+    pub fn issued_at(&self) -> Option<SystemTime> {
+        let seconds = self.claims.get("iat")?.as_u64()?;
+        UNIX_EPOCH.checked_add(Duration::from_secs(seconds))
+    }
+
+    /// Returns the string claim `name`, or `None` when it is absent or not a string.
+    #[must_use]
+    pub fn string_claim(&self, name: &str) -> Option<&str> {
+        self.claims.get(name).and_then(Value::as_str)
+    }
+}
+
+impl VerifiedToken {
     /// Creates the record of a verified token.
     #[must_use]
     pub fn new(
@@ -144,4 +159,11 @@ pub enum VerifyError {
 pub trait TokenVerifier: Send + Sync + 'static {
     /// Verifies the signature, algorithm, key and validity period of `token`.
     async fn verify(&self, token: &str) -> Result<VerifiedToken, VerifyError>;
+
+    /// Returns the longest time from `iat` to `exp` of the tokens this verifier's issuer
+    /// signs, so that a record about a token can expire once the token has.
+    fn max_token_lifetime(&self) -> Duration;
+
+    /// Returns how long past `exp` a token is still accepted, to absorb clock skew.
+    fn leeway(&self) -> Duration;
 }

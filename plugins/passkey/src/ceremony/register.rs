@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use webauthn_rs_core::proto::{
-    Credential, ParsedAttestationData, RegisterPublicKeyCredential, RegistrationState,
-    ResidentKeyRequirement,
+    CreationChallengeResponse, Credential, CredentialID, ParsedAttestationData,
+    RegisterPublicKeyCredential, RegistrationState, ResidentKeyRequirement,
 };
 
 use super::state;
@@ -45,23 +45,7 @@ impl RelyingParty {
     ) -> Result<Value, PasskeyError> {
         let display_name = check_display_name(display_name)?;
         let user_id: [u8; USER_ID_LEN] = rand::random();
-
-        let builder = self
-            .core
-            .new_challenge_register_builder(&user_id, &display_name, &display_name)
-            .map_err(PasskeyError::Verification)?
-            .user_verification_policy(self.policy.user_verification)
-            .require_resident_key(self.policy.resident_key == ResidentKeyRequirement::Required)
-            .authenticator_attachment(self.policy.authenticator_attachment);
-        let (mut options, state) = self
-            .core
-            .generate_challenge_register(builder)
-            .map_err(PasskeyError::Verification)?;
-        // The builder writes only required or discouraged, so put the configured value,
-        // which may be preferred.
-        if let Some(selection) = &mut options.public_key.authenticator_selection {
-            selection.resident_key = Some(self.policy.resident_key);
-        }
+        let (options, state) = self.creation_options(&user_id, &display_name, Vec::new())?;
 
         let challenge = encoding::encode(&options.public_key.challenge);
         let ceremony = RegistrationCeremony {
@@ -74,21 +58,65 @@ impl RelyingParty {
         state::options_json(&options.public_key)
     }
 
+    /// Builds the creation options and ceremony state of a passkey for `user_id`, excluding
+    /// the credentials the user already has.
+    pub(super) fn creation_options(
+        &self,
+        user_id: &[u8],
+        display_name: &str,
+        exclude: Vec<CredentialID>,
+    ) -> Result<(CreationChallengeResponse, RegistrationState), PasskeyError> {
+        let exclude = (!exclude.is_empty()).then_some(exclude);
+        let builder = self
+            .core
+            .new_challenge_register_builder(user_id, display_name, display_name)
+            .map_err(PasskeyError::Verification)?
+            .user_verification_policy(self.policy.user_verification)
+            .require_resident_key(self.policy.resident_key == ResidentKeyRequirement::Required)
+            .authenticator_attachment(self.policy.authenticator_attachment)
+            .exclude_credentials(exclude);
+        let (mut options, state) = self
+            .core
+            .generate_challenge_register(builder)
+            .map_err(PasskeyError::Verification)?;
+        // The builder writes only required or discouraged, so put the configured value,
+        // which may be preferred.
+        if let Some(selection) = &mut options.public_key.authenticator_selection {
+            selection.resident_key = Some(self.policy.resident_key);
+        }
+        Ok((options, state))
+    }
+
     /// Verifies the response to a registration challenge, stores the new user and
     /// credential, and returns a token for the user.
     pub(crate) async fn finish_registration(
         &self,
         response: RegisterPublicKeyCredential,
     ) -> Result<TokenResponse, PasskeyError> {
-        state::check_credential_type(&response.type_)?;
-        state::check_credential_id(&response.id, &response.raw_id)?;
-        let challenge = state::challenge_of(&response.response.client_data_json)?;
+        let challenge = registration_challenge(&response)?;
         let key = record::registration_challenge_key(&challenge);
         let ceremony: RegistrationCeremony = state::take(&*self.store, &key).await?;
 
+        let (credential_id, credential) = self.verify_registration(&response, &ceremony.state)?;
+        self.store_registration(&ceremony, &credential_id, credential)
+            .await?;
+
+        tracing::debug!(user_id = %ceremony.user_id, credential_id, "passkey registered");
+        // NOTE: when the issuer fails here, the user and passkey stay registered, so the
+        // client gets a 503 but can log in with the new passkey.
+        self.token_response(ceremony.user_id, &credential_id).await
+    }
+
+    /// Verifies a registration response against its ceremony `state` and returns the new
+    /// credential with its canonical ID.
+    pub(super) fn verify_registration(
+        &self,
+        response: &RegisterPublicKeyCredential,
+        state: &RegistrationState,
+    ) -> Result<(String, Credential), PasskeyError> {
         let credential = self
             .core
-            .register_credential(&response, &ceremony.state, None)
+            .register_credential(response, state, None)
             .map_err(PasskeyError::Verification)?;
         if credential.cred_id != response.raw_id {
             return Err(PasskeyError::AttestedIdMismatch);
@@ -98,14 +126,7 @@ impl RelyingParty {
                 length: credential.cred_id.len(),
             });
         }
-        let credential_id = encoding::encode(&credential.cred_id);
-        self.store_registration(&ceremony, &credential_id, credential)
-            .await?;
-
-        tracing::debug!(user_id = %ceremony.user_id, credential_id, "passkey registered");
-        // NOTE: when the issuer fails here, the user and passkey stay registered, so the
-        // client gets a 503 but can log in with the new passkey.
-        self.token_response(ceremony.user_id, &credential_id).await
+        Ok((encoding::encode(&credential.cred_id), credential))
     }
 
     /// Writes the credential, then the user that owns it, removing the credential again
@@ -123,6 +144,7 @@ impl RelyingParty {
             credential: without_attestation_chain(credential),
             created_at: now,
             last_used_at: None,
+            name: None,
         };
         let bytes = record::encode(&credential_key, &credential_record)?;
         if !self.store.insert_new(&credential_key, &bytes, None).await? {
@@ -166,13 +188,22 @@ impl RelyingParty {
     }
 }
 
+/// Checks the type and ID of a registration response and returns its challenge.
+pub(super) fn registration_challenge(
+    response: &RegisterPublicKeyCredential,
+) -> Result<String, PasskeyError> {
+    state::check_credential_type(&response.type_)?;
+    state::check_credential_id(&response.id, &response.raw_id)?;
+    state::challenge_of(&response.response.client_data_json)
+}
+
 /// Returns `credential` without its attestation certificates, keeping the attestation
 /// format and metadata such as the AAGUID.
 ///
 /// The plugin trusts no attestation CA, so the certificates are never checked again. And
 /// webauthn-rs-core 0.6.2 serializes them with an `expect` on re-encoding each one, while
 /// the certificates come from the client.
-fn without_attestation_chain(mut credential: Credential) -> Credential {
+pub(super) fn without_attestation_chain(mut credential: Credential) -> Credential {
     credential.attestation.data = ParsedAttestationData::None;
     credential
 }
@@ -202,7 +233,7 @@ fn check_display_name(display_name: Option<&str>) -> Result<String, PasskeyError
 /// hyphens, zero-width characters, bidirectional controls, line and paragraph separators,
 /// the byte order mark, interlinear annotations, and U+FFFD, which stands for bytes that
 /// were not UTF-8 in the query.
-fn is_invisible(character: char) -> bool {
+pub(super) fn is_invisible(character: char) -> bool {
     matches!(
         character,
         '\u{00AD}'

@@ -154,7 +154,7 @@ impl Harness {
             .unwrap();
         let store = Arc::new(FakeStore::default());
         let issuer = Arc::new(EchoIssuer::default());
-        let relying_party = RelyingParty::new(policy, store.clone(), issuer.clone());
+        let relying_party = RelyingParty::new(policy, store.clone(), issuer.clone(), None, None);
         Self {
             relying_party,
             store,
