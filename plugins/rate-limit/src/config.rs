@@ -108,8 +108,9 @@ pub enum KeyKind {
     Ip,
     /// The client address and the request path, so each path has its own counter.
     IpPath,
-    // NOTE: keying on the token's `sub` needs a token guard hoop to run first, and no
-    // plugin provides one yet, so only address-based keys exist.
+    /// The `sub` of the request's Bearer token, so a user has one counter on every
+    /// address; the client address for a request without a valid, unrevoked token.
+    Subject,
 }
 
 /// Action of a rule on a request when the store cannot count it.

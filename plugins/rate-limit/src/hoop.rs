@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use latchkey_sdk::capability::{Store, StoreError};
-use latchkey_sdk::error_chain;
+use latchkey_sdk::{Guard, error_chain};
 use latchkey_sdk::salvo::http::header::{ACCESS_CONTROL_REQUEST_METHOD, HeaderName};
 use latchkey_sdk::salvo::http::{HeaderValue, Method};
 use latchkey_sdk::salvo::{Depot, FlowCtrl, Handler, Request, Response, async_trait};
@@ -27,6 +27,8 @@ pub struct RateLimit {
     resolver: ClientResolver,
     ietf_headers: bool,
     store_failures: AtomicU64,
+    /// Verifies the Bearer token of requests that rules keyed on `sub` count.
+    guard: Option<Guard>,
 }
 
 impl std::fmt::Debug for RateLimit {
@@ -54,7 +56,7 @@ struct Count<'a> {
 
 impl RateLimit {
     /// Creates the hoop for `policy`, counting in `store`.
-    pub(crate) fn new(policy: Policy, store: Arc<dyn Store>) -> Self {
+    pub(crate) fn new(policy: Policy, store: Arc<dyn Store>, guard: Option<Guard>) -> Self {
         let rules = policy
             .rules
             .into_iter()
@@ -69,6 +71,7 @@ impl RateLimit {
             resolver: policy.resolver,
             ietf_headers: policy.ietf_headers,
             store_failures: AtomicU64::new(0),
+            guard,
         }
     }
 
@@ -79,7 +82,7 @@ impl RateLimit {
 
     /// Counts the request against every matching rule, in order. Returns the counts, or
     /// the rejection of a rule whose store operation failed with `on_store_error = deny`.
-    async fn count(&self, req: &Request) -> Result<Vec<Count<'_>>, Rejection> {
+    async fn count(&self, req: &Request, depot: &mut Depot) -> Result<Vec<Count<'_>>, Rejection> {
         let method = req.method();
         let path = req.uri().path();
         let mut matching = Vec::new();
@@ -94,13 +97,30 @@ impl RateLimit {
 
         let peer = req.remote_addr().clone().into_std();
         let client = self.resolver.client_key(peer, req.headers());
+        let subject = match &self.guard {
+            Some(guard) if matching.iter().any(|state| state.rule.key == KeyKind::Subject) => {
+                // The guard keeps the verified token in the depot, so the route's own guard
+                // does not verify it again. A request without a valid token is counted by
+                // address, and the route's guard rejects it if the route is protected.
+                guard
+                    .authenticate(req, depot)
+                    .await
+                    .ok()
+                    .map(|token| format!("sub:{}", token.subject))
+            }
+            _ => None,
+        };
         let now = SystemTime::now();
         let mut counts = Vec::new();
         for state in matching {
             let rule = &state.rule;
             let window = Window::at(now, rule.window);
             let scoped_path = (rule.key == KeyKind::IpPath).then_some(path);
-            let key = counter_key(&rule.name, &client, scoped_path, window.index);
+            let client = match (&rule.key, &subject) {
+                (KeyKind::Subject, Some(subject)) => subject,
+                _ => &client,
+            };
+            let key = counter_key(&rule.name, client, scoped_path, window.index);
             match self
                 .store
                 .increment(&key, i64::from(rule.cost), window.ttl)
@@ -194,7 +214,7 @@ impl Handler for RateLimit {
         if is_preflight(req) {
             return;
         }
-        let counts = match self.count(req).await {
+        let counts = match self.count(req, depot).await {
             Ok(counts) => counts,
             Err(rejection) => {
                 res.render(rejection);

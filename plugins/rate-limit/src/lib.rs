@@ -25,7 +25,7 @@
 //! | `methods` | HTTP methods the rule applies to | every method |
 //! | `limit` | requests (cost units) per window, at least 1 | required |
 //! | `window` | window length in seconds, at least 1 | required |
-//! | `key` | `"ip"`, or `"ip_path"` for a counter per client and path | `"ip"` |
+//! | `key` | `"ip"`; `"ip_path"` for a counter per client and path; `"subject"` for a counter per user, the `sub` of a valid Bearer token, falling back to the address | `"ip"` |
 //! | `cost` | units each request spends, 1 to `limit` | 1 |
 //! | `on_store_error` | `"allow"` lets requests through when the store fails, `"deny"` responds 503 | `"deny"` |
 //!

@@ -1,8 +1,9 @@
 //! The `rate_limit` plugin: configuration, start-up and the hoop it mounts.
 
+use latchkey_sdk::capability::{self, RevocationList};
 use latchkey_sdk::prelude::*;
 
-use crate::config::{Config, Policy};
+use crate::config::{Config, KeyKind, Policy};
 use crate::hoop::RateLimit;
 
 /// Default order: inside the security headers and CORS, outside the token guard and the
@@ -26,8 +27,14 @@ impl Plugin for RateLimitPlugin {
         DEFAULT_ORDER
     }
 
-    // `requires` stays empty: the only capability used is the store, which the host
-    // always provides.
+    // `requires` stays empty: the store is always provided, and the token verifier is
+    // needed only by rules keyed on the token's `sub`.
+    fn uses(&self) -> Vec<&'static str> {
+        vec![
+            capability::name_of::<dyn TokenVerifier>(),
+            capability::name_of::<dyn RevocationList>(),
+        ]
+    }
 
     fn configure(
         &self,
@@ -53,7 +60,23 @@ impl ConfiguredPlugin for ConfiguredRateLimit {
         if self.policy.rules.is_empty() {
             tracing::warn!("rate_limit is enabled with no rules, so no request is limited");
         }
-        let hoop = RateLimit::new(self.policy, store);
+        let keys_on_subject = self
+            .policy
+            .rules
+            .iter()
+            .any(|rule| rule.key == KeyKind::Subject);
+        let guard = match Guard::from_context(context) {
+            Ok(guard) => Some(guard),
+            Err(_) if keys_on_subject => {
+                tracing::warn!(
+                    "a rate_limit rule has key = \"subject\", but no plugin verifies tokens, \
+                     so it counts per client address: enable plugin jwt"
+                );
+                None
+            }
+            Err(_) => None,
+        };
+        let hoop = RateLimit::new(self.policy, store, guard.filter(|_| keys_on_subject));
         Ok(Contribution::new().hoop(Hoop::new("/", hoop)))
     }
 }
