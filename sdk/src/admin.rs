@@ -285,10 +285,22 @@ mod tests {
     #[test]
     fn bad_key_config_explained() {
         let digest = hex_sha256("secret-1");
-        assert!(AdminKey::new("", &digest, None).unwrap_err().contains("name"));
-        assert!(AdminKey::new("a", "abc", None).unwrap_err().contains("64 hex"));
+        assert!(
+            AdminKey::new("", &digest, None)
+                .unwrap_err()
+                .contains("name")
+        );
+        assert!(
+            AdminKey::new("a", "abc", None)
+                .unwrap_err()
+                .contains("64 hex")
+        );
         let not_hex = "g".repeat(64);
-        assert!(AdminKey::new("a", &not_hex, None).unwrap_err().contains("64 hex"));
+        assert!(
+            AdminKey::new("a", &not_hex, None)
+                .unwrap_err()
+                .contains("64 hex")
+        );
         let no_scopes = AdminKey::new("a", &digest, Some(vec![])).unwrap_err();
         assert!(no_scopes.contains("scopes"), "{no_scopes}");
         let key = AdminKey::new("a", &digest, None).unwrap();

@@ -145,7 +145,9 @@ pub fn bearer_token(req: &Request) -> Result<&str, GuardError> {
         return Err(GuardError::Malformed("send one token after Bearer"));
     }
     if !is_token68(token) {
-        return Err(GuardError::Malformed("token has characters a JWT cannot have"));
+        return Err(GuardError::Malformed(
+            "token has characters a JWT cannot have",
+        ));
     }
     Ok(token)
 }
@@ -299,7 +301,10 @@ mod tests {
             (&["Bearer"][..], "empty"),
             (&["Bearer    "][..], "empty"),
             (&["Bearer a.b.c d.e.f"][..], "one token"),
-            (&["Bearer a.b.c", "Bearer d.e.f"][..], "one Authorization header"),
+            (
+                &["Bearer a.b.c", "Bearer d.e.f"][..],
+                "one Authorization header",
+            ),
             (&["Bearer a\"b"][..], "characters"),
             (&["Bearer ==="][..], "characters"),
         ] {
@@ -319,6 +324,9 @@ mod tests {
 
     #[test]
     fn missing_header_is_missing() {
-        assert!(matches!(bearer_token(&request(&[])), Err(GuardError::Missing)));
+        assert!(matches!(
+            bearer_token(&request(&[])),
+            Err(GuardError::Missing)
+        ));
     }
 }

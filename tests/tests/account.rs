@@ -10,7 +10,10 @@ const ADD_CHALLENGE: &str = "/api/auth/challenge/add-passkey";
 const PASSKEYS: &str = "/api/auth/me/passkeys";
 
 fn token_of(answer: &Value) -> String {
-    answer["token"].as_str().expect("answer has a token").to_owned()
+    answer["token"]
+        .as_str()
+        .expect("answer has a token")
+        .to_owned()
 }
 
 async fn account(host: &TestHost, token: &str) -> Value {
@@ -41,7 +44,12 @@ fn credential_ids(account: &Value) -> Vec<String> {
         .as_array()
         .expect("credentials listed")
         .iter()
-        .map(|credential| credential["id"].as_str().unwrap().to_owned())
+        .map(|credential| {
+            credential["id"]
+                .as_str()
+                .expect("id is a string")
+                .to_owned()
+        })
         .collect()
 }
 
@@ -124,12 +132,21 @@ async fn rename_checks_name_and_owner() {
     let path = format!("{PASSKEYS}/{id}");
 
     let (status, body) = host
-        .send_with_token(Method::PATCH, &path, &ada, Some(&json!({"name": " Laptop "})))
+        .send_with_token(
+            Method::PATCH,
+            &path,
+            &ada,
+            Some(&json!({"name": " Laptop "})),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["name"], "Laptop");
 
-    for bad in [json!({"name": ""}), json!({"name": "a\u{202E}b"}), json!({"name": "x".repeat(65)})] {
+    for bad in [
+        json!({"name": ""}),
+        json!({"name": "a\u{202E}b"}),
+        json!({"name": "x".repeat(65)}),
+    ] {
         let (status, body) = host
             .send_with_token(Method::PATCH, &path, &ada, Some(&bad))
             .await;
@@ -139,12 +156,24 @@ async fn rename_checks_name_and_owner() {
     let (status, _) = host
         .send_with_token(Method::PATCH, &path, &grace, Some(&json!({"name": "Mine"})))
         .await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "another user's passkey is not found");
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "another user's passkey is not found"
+    );
     let (status, _) = host
-        .send_with_token(Method::PATCH, &format!("{PASSKEYS}/!!"), &ada, Some(&json!({"name": "x"})))
+        .send_with_token(
+            Method::PATCH,
+            &format!("{PASSKEYS}/!!"),
+            &ada,
+            Some(&json!({"name": "x"})),
+        )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    assert_eq!(account(&host, &ada).await["credentials"][0]["name"], "Laptop");
+    assert_eq!(
+        account(&host, &ada).await["credentials"][0]["name"],
+        "Laptop"
+    );
 }
 
 #[tokio::test]
@@ -159,7 +188,12 @@ async fn deleting_a_passkey_revokes_its_tokens_and_signals_the_rest() {
     let laptop_id = credential_ids(&account(&host, &laptop_token).await).remove(0);
 
     let (status, body) = host
-        .send_with_token(Method::DELETE, &format!("{PASSKEYS}/{laptop_id}"), &phone_token, None)
+        .send_with_token(
+            Method::DELETE,
+            &format!("{PASSKEYS}/{laptop_id}"),
+            &phone_token,
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["deleted"], laptop_id.as_str());
@@ -172,7 +206,10 @@ async fn deleting_a_passkey_revokes_its_tokens_and_signals_the_rest() {
     let (status, body) = host.get_with_token(ME, &laptop_token).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     assert_eq!(body["code"], "token_revoked");
-    assert_eq!(credential_ids(&account(&host, &phone_token).await), [added["id"].as_str().unwrap()]);
+    assert_eq!(
+        credential_ids(&account(&host, &phone_token).await),
+        [added["id"].as_str().unwrap()]
+    );
     let (status, body) = {
         let (_, options) = host.get("/api/auth/challenge/login").await;
         let response = laptop.login(&options).await.unwrap();
@@ -193,13 +230,23 @@ async fn last_passkey_kept_unless_configured() {
     let id = credential_ids(&account(&host, &token).await).remove(0);
     let path = format!("{PASSKEYS}/{id}");
 
-    let (status, body) = host.send_with_token(Method::DELETE, &path, &token, None).await;
+    let (status, body) = host
+        .send_with_token(Method::DELETE, &path, &token, None)
+        .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_eq!(body["code"], "last_credential");
-    assert_eq!(credential_ids(&account(&host, &token).await), [id.clone()]);
+    assert_eq!(
+        credential_ids(&account(&host, &token).await),
+        std::slice::from_ref(&id)
+    );
 
     let (status, _) = host
-        .send_with_token(Method::DELETE, &format!("{PASSKEYS}/AAAAAAAAAAAAAAAAAAAAAA"), &token, None)
+        .send_with_token(
+            Method::DELETE,
+            &format!("{PASSKEYS}/AAAAAAAAAAAAAAAAAAAAAA"),
+            &token,
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
@@ -241,7 +288,11 @@ async fn account_routes_need_a_token() {
             .send()
             .await
             .unwrap();
-        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{method} {path}");
+        assert_eq!(
+            response.status(),
+            StatusCode::UNAUTHORIZED,
+            "{method} {path}"
+        );
         assert!(response.headers().contains_key("www-authenticate"));
     }
     assert_eq!(state_keys(host.store_keys().await), keys, "nothing written");

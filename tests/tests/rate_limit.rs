@@ -687,19 +687,29 @@ async fn subject_rule_counts_each_user_on_one_address() {
     );
     let host = TestHost::start_with(&Backend::Memory, &config).await;
     wait_for_window_start(u64::from(window), Duration::from_secs(30)).await;
-    let ada = host.register(&mut latchkey_tests::Device::new(), "Ada").await;
-    let grace = host.register(&mut latchkey_tests::Device::new(), "Grace").await;
+    let ada = host
+        .register(&mut latchkey_tests::Device::new(), "Ada")
+        .await;
+    let grace = host
+        .register(&mut latchkey_tests::Device::new(), "Grace")
+        .await;
     let ada = ada["token"].as_str().unwrap();
     let grace = grace["token"].as_str().unwrap();
 
     // Both users share 127.0.0.1, yet each has a bucket of their own.
     for _ in 0..3 {
-        assert_eq!(host.get_with_token("/api/auth/me", ada).await.0, StatusCode::OK);
+        assert_eq!(
+            host.get_with_token("/api/auth/me", ada).await.0,
+            StatusCode::OK
+        );
     }
     let (status, body) = host.get_with_token("/api/auth/me", ada).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
     for _ in 0..3 {
-        assert_eq!(host.get_with_token("/api/auth/me", grace).await.0, StatusCode::OK);
+        assert_eq!(
+            host.get_with_token("/api/auth/me", grace).await.0,
+            StatusCode::OK
+        );
     }
 
     // Without a valid token, the request is counted by address, and the guard rejects it.
@@ -712,5 +722,9 @@ async fn subject_rule_counts_each_user_on_one_address() {
 
     let mut keys = host.store_keys().await;
     keys.retain(|key| key.starts_with("rate_limit:per_user:"));
-    assert_eq!(keys.len(), 3, "one counter per user and one for the address: {keys:?}");
+    assert_eq!(
+        keys.len(),
+        3,
+        "one counter per user and one for the address: {keys:?}"
+    );
 }

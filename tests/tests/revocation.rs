@@ -53,7 +53,10 @@ async fn start_pair(redis: &RedisServer) -> (TestHost, TestHost) {
 }
 
 fn token_of(answer: &Value) -> String {
-    answer["token"].as_str().expect("answer has a token").to_owned()
+    answer["token"]
+        .as_str()
+        .expect("answer has a token")
+        .to_owned()
 }
 
 fn admin() -> String {
@@ -131,7 +134,11 @@ async fn logout_on_one_host_rejected_by_both() {
     let (status, _) = second
         .send_with_token(Method::POST, LOGOUT, &token, None)
         .await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "a revoked token logs out once");
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "a revoked token logs out once"
+    );
 }
 
 #[tokio::test]
@@ -144,7 +151,8 @@ async fn revocation_entry_lives_until_the_token_expires() {
     let jti = claims["jti"].as_str().unwrap();
     let exp = claims["exp"].as_u64().unwrap();
 
-    host.send_with_token(Method::POST, LOGOUT, &token, None).await;
+    host.send_with_token(Method::POST, LOGOUT, &token, None)
+        .await;
     let key = format!("{REVOCATION_KEYS}token:{jti}");
     let ttl = ttl_seconds(&redis, &key).await;
     // The entry outlives the token's `exp` plus the default 60 s leeway, by at most a
@@ -156,7 +164,10 @@ async fn revocation_entry_lives_until_the_token_expires() {
     );
     let session = claims["sid"].as_str().expect("login started a session");
     let cutoff = format!("{REVOCATION_KEYS}cutoff:sid:{session}");
-    assert!(ttl_seconds(&redis, &cutoff).await > 0, "session cut-off expires");
+    assert!(
+        ttl_seconds(&redis, &cutoff).await > 0,
+        "session cut-off expires"
+    );
 }
 
 #[tokio::test]
@@ -165,7 +176,10 @@ async fn admin_revocation_by_jti_through_the_other_host() {
     let (first, second) = start_pair(&redis).await;
     let mut device = Device::new();
     let token = token_of(&first.register(&mut device, "Ada").await);
-    let jti = claims(&first, &token).await["jti"].as_str().unwrap().to_owned();
+    let jti = claims(&first, &token).await["jti"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     let (status, body) = second
         .send_with_token(
@@ -206,11 +220,17 @@ async fn user_cutoff_revokes_earlier_tokens_only() {
 
     for host in [&first, &second] {
         assert_eq!(me_status(host, &earlier).await, StatusCode::UNAUTHORIZED);
-        assert_eq!(me_status(host, &earlier_login).await, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            me_status(host, &earlier_login).await,
+            StatusCode::UNAUTHORIZED
+        );
         assert_eq!(me_status(host, &later).await, StatusCode::OK);
     }
     let cutoff = format!("{REVOCATION_KEYS}cutoff:sub:{user_id}");
-    assert!(ttl_seconds(&redis, &cutoff).await > 0, "user cut-off expires");
+    assert!(
+        ttl_seconds(&redis, &cutoff).await > 0,
+        "user cut-off expires"
+    );
 }
 
 #[tokio::test]
@@ -238,10 +258,18 @@ async fn introspection_reports_live_revoked_and_malformed_tokens() {
     assert_eq!(refresh_view["active"], true);
     assert_eq!(refresh_view["token_type"], "refresh_token");
 
-    first.send_with_token(Method::POST, LOGOUT, &token, None).await;
+    first
+        .send_with_token(Method::POST, LOGOUT, &token, None)
+        .await;
     let mut tampered = token.clone();
     tampered.pop();
-    for candidate in [token.as_str(), refresh, tampered.as_str(), "not-a-token", "a.b.c"] {
+    for candidate in [
+        token.as_str(),
+        refresh,
+        tampered.as_str(),
+        "not-a-token",
+        "a.b.c",
+    ] {
         let (status, body) = second
             .post_form(INTROSPECT, &[("token", candidate)], Some(&resource_server))
             .await;
@@ -268,7 +296,11 @@ async fn expired_token_inactive_rejected_and_never_written() {
         .await;
     assert_eq!(body, json!({"active": false}));
     let (status, _) = host.post_form(REVOKE, &[("token", &token)], None).await;
-    assert_eq!(status, StatusCode::OK, "RFC 7009: an expired token is no error");
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "RFC 7009: an expired token is no error"
+    );
     assert_eq!(revocation_keys(&redis).await, before, "nothing written");
 }
 
@@ -287,7 +319,11 @@ async fn rfc7009_revocation_of_access_and_refresh_tokens() {
     let login = first.login(&mut device).await;
     let refresh = login["refreshToken"].as_str().unwrap();
     let (status, _) = second
-        .post_form(REVOKE, &[("token", refresh), ("token_type_hint", "refresh_token")], None)
+        .post_form(
+            REVOKE,
+            &[("token", refresh), ("token_type_hint", "refresh_token")],
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
     let (status, body) = first.post(REFRESH, &json!({"refreshToken": refresh})).await;
@@ -309,11 +345,20 @@ async fn rfc7009_invalid_tokens_answered_200_and_never_written() {
         let (status, body) = host.post_form(REVOKE, &[("token", token)], None).await;
         assert_eq!(status, StatusCode::OK, "{body}");
     }
-    for fields in [&[][..], &[("token", "")][..], &[("token", "a"), ("token", "b")][..]] {
+    for fields in [
+        &[][..],
+        &[("token", "")][..],
+        &[("token", "a"), ("token", "b")][..],
+    ] {
         let (status, body) = host.post_form(REVOKE, fields, None).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{fields:?}: {body}");
         assert_eq!(body["error"], "invalid_request");
-        assert!(body["error_description"].as_str().unwrap().contains("token"));
+        assert!(
+            body["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("token")
+        );
     }
     assert_eq!(revocation_keys(&redis).await, before);
 }
@@ -348,7 +393,10 @@ async fn refresh_rotates_and_reuse_ends_the_session() {
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     assert_eq!(body["code"], "refresh_token_reused");
-    assert_eq!(me_status(&second, &new_token).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        me_status(&second, &new_token).await,
+        StatusCode::UNAUTHORIZED
+    );
     let (status, body) = second
         .post(REFRESH, &json!({"refreshToken": new_refresh}))
         .await;
@@ -363,7 +411,11 @@ async fn refresh_rotates_and_reuse_ends_the_session() {
 async fn refresh_input_checked() {
     let redis = RedisServer::start();
     let (host, _) = start_pair(&redis).await;
-    for body in [json!({}), json!({"refreshToken": 5}), json!({"refresh": "x"})] {
+    for body in [
+        json!({}),
+        json!({"refreshToken": 5}),
+        json!({"refresh": "x"}),
+    ] {
         let (status, answer) = host.post(REFRESH, &body).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {answer}");
         assert_eq!(answer["code"], "invalid_body");
@@ -387,11 +439,31 @@ async fn admin_keys_checked_and_nothing_revoked_without_one() {
 
     let refusals = [
         (None, StatusCode::UNAUTHORIZED, "admin_key_required"),
-        (Some("Bearer wrong-secret"), StatusCode::UNAUTHORIZED, "invalid_admin_key"),
-        (Some("Bearer"), StatusCode::UNAUTHORIZED, "invalid_admin_key"),
-        (Some("Basic YWRtaW46YWRtaW4="), StatusCode::UNAUTHORIZED, "invalid_admin_key"),
-        (Some("Bearer admin-secret-for-tests-only extra"), StatusCode::UNAUTHORIZED, "invalid_admin_key"),
-        (Some("Bearer introspect-secret-for-tests-only"), StatusCode::FORBIDDEN, "admin_scope_missing"),
+        (
+            Some("Bearer wrong-secret"),
+            StatusCode::UNAUTHORIZED,
+            "invalid_admin_key",
+        ),
+        (
+            Some("Bearer"),
+            StatusCode::UNAUTHORIZED,
+            "invalid_admin_key",
+        ),
+        (
+            Some("Basic YWRtaW46YWRtaW4="),
+            StatusCode::UNAUTHORIZED,
+            "invalid_admin_key",
+        ),
+        (
+            Some("Bearer admin-secret-for-tests-only extra"),
+            StatusCode::UNAUTHORIZED,
+            "invalid_admin_key",
+        ),
+        (
+            Some("Bearer introspect-secret-for-tests-only"),
+            StatusCode::FORBIDDEN,
+            "admin_scope_missing",
+        ),
     ];
     for (authorization, expected, code) in refusals {
         let mut request = host.http().post(host.url(ADMIN_REVOCATIONS)).json(&body);
@@ -404,7 +476,11 @@ async fn admin_keys_checked_and_nothing_revoked_without_one() {
         assert_eq!(answer["code"], code, "{authorization:?}");
     }
     let (status, _) = host
-        .post_form(INTROSPECT, &[("token", &token)], Some("Bearer wrong-secret"))
+        .post_form(
+            INTROSPECT,
+            &[("token", &token)],
+            Some("Bearer wrong-secret"),
+        )
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
@@ -460,10 +536,16 @@ async fn malformed_bearer_headers_get_a_clear_401() {
         (vec![], "missing_token"),
         (vec![format!("Bearer  {token}  x")], "invalid_request"),
         (vec![format!("Bearer {token} {token}")], "invalid_request"),
-        (vec![format!("Bearer {token}"), format!("Bearer {token}")], "invalid_request"),
+        (
+            vec![format!("Bearer {token}"), format!("Bearer {token}")],
+            "invalid_request",
+        ),
         (vec![format!("Token {token}")], "invalid_request"),
         (vec!["Bearer".to_owned()], "invalid_request"),
-        (vec![format!("Bearer {}", &token[..token.len() - 3])], "invalid_token"),
+        (
+            vec![format!("Bearer {}", &token[..token.len() - 3])],
+            "invalid_token",
+        ),
         (vec![format!("Bearer {long}")], "invalid_request"),
     ];
     for (headers, code) in cases {
@@ -478,11 +560,17 @@ async fn malformed_bearer_headers_get_a_clear_401() {
             .get("www-authenticate")
             .map(|value| value.to_str().unwrap().to_owned());
         let body: Value = response.json().await.unwrap_or(Value::Null);
-        let label = headers.iter().map(|h| &h[..h.len().min(40)]).collect::<Vec<_>>();
+        let label = headers
+            .iter()
+            .map(|h| &h[..h.len().min(40)])
+            .collect::<Vec<_>>();
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{label:?}: {body}");
         assert_eq!(body["code"], code, "{label:?}");
         let challenge = challenge.expect("WWW-Authenticate on every 401");
-        assert!(challenge.starts_with("Bearer realm=\"latchkey\""), "{challenge}");
+        assert!(
+            challenge.starts_with("Bearer realm=\"latchkey\""),
+            "{challenge}"
+        );
     }
     // Extra spaces and a lower-case scheme are allowed by RFC 9110.
     for header in [format!("bearer {token}"), format!("Bearer    {token}")] {

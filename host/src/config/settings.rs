@@ -134,10 +134,9 @@ impl AdminSettings {
     pub fn keys(&self, figment: &Figment) -> Result<AdminKeys, LoadError> {
         let mut keys = Vec::with_capacity(self.keys.len());
         for (index, entry) in self.keys.iter().enumerate() {
-            let key = AdminKey::new(&entry.name, &entry.sha256, entry.scopes.clone())
-                .map_err(|message| {
-                    LoadError::invalid(figment, &format!("admin.keys[{index}]"), message)
-                })?;
+            let key = AdminKey::new(&entry.name, &entry.sha256, entry.scopes.clone()).map_err(
+                |message| LoadError::invalid(figment, &format!("admin.keys[{index}]"), message),
+            )?;
             keys.push(key);
         }
         AdminKeys::new(keys).map_err(|message| LoadError::invalid(figment, "admin.keys", message))

@@ -30,11 +30,9 @@ pub fn start_order(entries: &[&PluginEntry]) -> Result<Vec<usize>, CatalogError>
                     .requires()
                     .iter()
                     .all(|capability| provided.contains(capability))
-                && entries[index]
-                    .plugin
-                    .uses()
-                    .iter()
-                    .all(|capability| provided.contains(capability) || !offered.contains(capability))
+                && entries[index].plugin.uses().iter().all(|capability| {
+                    provided.contains(capability) || !offered.contains(capability)
+                })
         });
         let Some(index) = ready else {
             let waiting: Vec<&str> = (0..entries.len())

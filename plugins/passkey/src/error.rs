@@ -214,12 +214,12 @@ fn request_error(error: &PasskeyError) -> ApiError {
             "invalid_credential_name",
             format!("field name {reason}: send 1 to 64 characters without control characters"),
         ),
-        E::AccountNotFound => ApiError::not_found(
-            "the account of this token no longer exists: register again",
-        ),
-        E::CredentialNotFound => {
-            ApiError::not_found("this account has no passkey with that ID: list them at /api/auth/me")
+        E::AccountNotFound => {
+            ApiError::not_found("the account of this token no longer exists: register again")
         }
+        E::CredentialNotFound => ApiError::not_found(
+            "this account has no passkey with that ID: list them at /api/auth/me",
+        ),
         E::LastCredential => ApiError::new(
             StatusCode::CONFLICT,
             "last_credential",

@@ -2,9 +2,7 @@
 
 use std::sync::Arc;
 
-use latchkey_sdk::capability::{
-    self, RevocationList, SessionIssuer, TokenIssuer, TokenVerifier,
-};
+use latchkey_sdk::capability::{self, RevocationList, SessionIssuer, TokenIssuer, TokenVerifier};
 use latchkey_sdk::prelude::*;
 use webauthn_rs_proto::UserVerificationPolicy;
 

@@ -38,7 +38,10 @@ pub(crate) struct TokenResponse {
     user_id: String,
     #[serde(rename = "refreshToken", skip_serializing_if = "Option::is_none")]
     refresh_token: Option<String>,
-    #[serde(rename = "refreshTokenExpiresAt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "refreshTokenExpiresAt",
+        skip_serializing_if = "Option::is_none"
+    )]
     refresh_expires_at: Option<u64>,
 }
 

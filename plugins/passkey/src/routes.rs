@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
-use latchkey_sdk::salvo::writing::Json;
 use latchkey_sdk::guard::{self, GuardError};
 use latchkey_sdk::salvo::http::StatusCode;
+use latchkey_sdk::salvo::writing::Json;
 use latchkey_sdk::salvo::{Depot, FlowCtrl, Handler, Request, Response, Router, async_trait};
 use latchkey_sdk::{ApiError, Guard, read_json};
 use serde::{Deserialize, Serialize};
@@ -46,9 +46,7 @@ pub(crate) fn account_routes(relying_party: &Arc<RelyingParty>, guard: &Guard) -
 fn signed_in_user(depot: &Depot) -> Result<String, ApiError> {
     guard::claims(depot)
         .map(|token| token.subject.clone())
-        .ok_or_else(|| {
-            ApiError::unauthorized("missing_token", GuardError::Missing.to_string())
-        })
+        .ok_or_else(|| ApiError::unauthorized("missing_token", GuardError::Missing.to_string()))
 }
 
 /// Returns the `{id}` segment of the path.
@@ -61,7 +59,13 @@ struct ShowAccount(Arc<RelyingParty>);
 
 #[async_trait]
 impl Handler for ShowAccount {
-    async fn handle(&self, _: &mut Request, depot: &mut Depot, res: &mut Response, _: &mut FlowCtrl) {
+    async fn handle(
+        &self,
+        _: &mut Request,
+        depot: &mut Depot,
+        res: &mut Response,
+        _: &mut FlowCtrl,
+    ) {
         let result = match signed_in_user(depot) {
             Ok(user_id) => self.0.account(&user_id).await.map_err(ApiError::from),
             Err(error) => Err(error),
@@ -75,7 +79,13 @@ struct StartAdding(Arc<RelyingParty>);
 
 #[async_trait]
 impl Handler for StartAdding {
-    async fn handle(&self, _: &mut Request, depot: &mut Depot, res: &mut Response, _: &mut FlowCtrl) {
+    async fn handle(
+        &self,
+        _: &mut Request,
+        depot: &mut Depot,
+        res: &mut Response,
+        _: &mut FlowCtrl,
+    ) {
         let result = match signed_in_user(depot) {
             Ok(user_id) => self.0.start_adding(&user_id).await.map_err(ApiError::from),
             Err(error) => Err(error),
@@ -109,7 +119,13 @@ impl FinishAdding {
 
 #[async_trait]
 impl Handler for FinishAdding {
-    async fn handle(&self, req: &mut Request, depot: &mut Depot, res: &mut Response, _: &mut FlowCtrl) {
+    async fn handle(
+        &self,
+        req: &mut Request,
+        depot: &mut Depot,
+        res: &mut Response,
+        _: &mut FlowCtrl,
+    ) {
         let result = self.finish(req, depot).await;
         if result.is_ok() {
             res.status_code(StatusCode::CREATED);
@@ -142,7 +158,13 @@ impl RenamePasskey {
 
 #[async_trait]
 impl Handler for RenamePasskey {
-    async fn handle(&self, req: &mut Request, depot: &mut Depot, res: &mut Response, _: &mut FlowCtrl) {
+    async fn handle(
+        &self,
+        req: &mut Request,
+        depot: &mut Depot,
+        res: &mut Response,
+        _: &mut FlowCtrl,
+    ) {
         let result = self.rename(req, depot).await;
         render(res, result);
     }
@@ -153,7 +175,13 @@ struct DeletePasskey(Arc<RelyingParty>);
 
 #[async_trait]
 impl Handler for DeletePasskey {
-    async fn handle(&self, req: &mut Request, depot: &mut Depot, res: &mut Response, _: &mut FlowCtrl) {
+    async fn handle(
+        &self,
+        req: &mut Request,
+        depot: &mut Depot,
+        res: &mut Response,
+        _: &mut FlowCtrl,
+    ) {
         let credential_id = credential_param(req);
         let result = match signed_in_user(depot) {
             Ok(user_id) => self

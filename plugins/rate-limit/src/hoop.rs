@@ -6,10 +6,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use latchkey_sdk::capability::{Store, StoreError};
-use latchkey_sdk::{Guard, error_chain};
 use latchkey_sdk::salvo::http::header::{ACCESS_CONTROL_REQUEST_METHOD, HeaderName};
 use latchkey_sdk::salvo::http::{HeaderValue, Method};
 use latchkey_sdk::salvo::{Depot, FlowCtrl, Handler, Request, Response, async_trait};
+use latchkey_sdk::{Guard, error_chain};
 
 use crate::client_key::ClientResolver;
 use crate::config::{KeyKind, OnStoreError, Policy, Rule};
@@ -98,7 +98,11 @@ impl RateLimit {
         let peer = req.remote_addr().clone().into_std();
         let client = self.resolver.client_key(peer, req.headers());
         let subject = match &self.guard {
-            Some(guard) if matching.iter().any(|state| state.rule.key == KeyKind::Subject) => {
+            Some(guard)
+                if matching
+                    .iter()
+                    .any(|state| state.rule.key == KeyKind::Subject) =>
+            {
                 // The guard keeps the verified token in the depot, so the route's own guard
                 // does not verify it again. A request without a valid token is counted by
                 // address, and the route's guard rejects it if the route is protected.

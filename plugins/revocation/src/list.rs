@@ -3,9 +3,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use latchkey_sdk::capability::{
-    CutoffClaim, RevocationList, Store, StoreError, VerifiedToken,
-};
+use latchkey_sdk::capability::{CutoffClaim, RevocationList, Store, StoreError, VerifiedToken};
 use latchkey_sdk::salvo::async_trait;
 
 /// Returns the key of the entry that revokes the token with `jti` `id`.
@@ -40,7 +38,9 @@ impl<'a> Subject<'a> {
     /// Returns what to check of `token`.
     pub(crate) fn of_token(token: &'a VerifiedToken) -> Self {
         let issued_at = token.issued_at().map_or(0, |time| {
-            time.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs()
+            time.duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_secs()
         });
         Self {
             id: Some(&token.id),
@@ -167,7 +167,10 @@ mod tests {
     }
 
     fn now_secs() -> u64 {
-        SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
     }
 
     #[tokio::test]
@@ -175,7 +178,9 @@ mod tests {
         let (_, list) = list();
         let live = token("a", now_secs(), json!({}));
         let revoked = token("b", now_secs(), json!({}));
-        list.revoke_token("b", SystemTime::now() + HOUR).await.unwrap();
+        list.revoke_token("b", SystemTime::now() + HOUR)
+            .await
+            .unwrap();
 
         assert!(!list.is_revoked(&live).await.unwrap());
         assert!(list.is_revoked(&revoked).await.unwrap());
@@ -193,11 +198,19 @@ mod tests {
     async fn cutoff_revokes_earlier_tokens_only() {
         let (_, list) = list();
         let now = now_secs();
-        list.revoke_issued_before(CutoffClaim::Subject, "user-1", UNIX_EPOCH + Duration::from_secs(now))
-            .await
-            .unwrap();
+        list.revoke_issued_before(
+            CutoffClaim::Subject,
+            "user-1",
+            UNIX_EPOCH + Duration::from_secs(now),
+        )
+        .await
+        .unwrap();
 
-        assert!(list.is_revoked(&token("a", now - 1, json!({}))).await.unwrap());
+        assert!(
+            list.is_revoked(&token("a", now - 1, json!({})))
+                .await
+                .unwrap()
+        );
         assert!(!list.is_revoked(&token("b", now, json!({}))).await.unwrap());
     }
 
@@ -235,7 +248,9 @@ mod tests {
     #[tokio::test]
     async fn every_entry_expires() {
         let (store, list) = list();
-        list.revoke_token("a", SystemTime::now() + HOUR).await.unwrap();
+        list.revoke_token("a", SystemTime::now() + HOUR)
+            .await
+            .unwrap();
         list.revoke_issued_before(CutoffClaim::Subject, "user-1", SystemTime::now())
             .await
             .unwrap();
@@ -253,6 +268,10 @@ mod tests {
     async fn store_failure_surfaces() {
         let (store, list) = list();
         store.set_unavailable(true);
-        assert!(list.is_revoked(&token("a", now_secs(), json!({}))).await.is_err());
+        assert!(
+            list.is_revoked(&token("a", now_secs(), json!({})))
+                .await
+                .is_err()
+        );
     }
 }

@@ -103,7 +103,8 @@ impl ConfiguredPlugin for ConfiguredRevocation {
             "token revocation ready"
         );
 
-        let guard = Guard::new(Arc::clone(&verifier)).with_revocations(Arc::clone(&list) as Arc<dyn RevocationList>);
+        let guard = Guard::new(Arc::clone(&verifier))
+            .with_revocations(Arc::clone(&list) as Arc<dyn RevocationList>);
         let revocation = Arc::new(Revocation {
             verifier,
             list,

@@ -63,14 +63,13 @@ fn render<T: Serialize + Send>(res: &mut Response, result: Result<T, ApiError>) 
 /// read: `{"error": "<code>", "error_description": "<sentence>"}`.
 fn render_oauth_error(res: &mut Response, status: StatusCode, code: &str, description: &str) {
     res.status_code(status);
-    res.render(Json(json!({"error": code, "error_description": description})));
+    res.render(Json(
+        json!({"error": code, "error_description": description}),
+    ));
 }
 
 /// Returns the value of form field `name`, refusing a repeated field (RFC 6749 section 3.2).
-fn form_field<'a>(
-    form: &'a [(String, String)],
-    name: &str,
-) -> Result<Option<&'a str>, String> {
+fn form_field<'a>(form: &'a [(String, String)], name: &str) -> Result<Option<&'a str>, String> {
     let mut values = form.iter().filter(|(field, _)| field == name);
     let first = values.next().map(|(_, value)| value.as_str());
     if values.next().is_some() {
@@ -84,7 +83,10 @@ struct Logout(Arc<Revocation>);
 
 impl Logout {
     async fn logout(&self, token: &VerifiedToken) -> Result<Value, ApiError> {
-        self.0.list.revoke_token(&token.id, token.expires_at).await?;
+        self.0
+            .list
+            .revoke_token(&token.id, token.expires_at)
+            .await?;
         let session_id = token.string_claim("sid");
         if let Some(session_id) = session_id
             && let Some(sessions) = &self.0.sessions
@@ -98,7 +100,13 @@ impl Logout {
 
 #[async_trait]
 impl Handler for Logout {
-    async fn handle(&self, _: &mut Request, depot: &mut Depot, res: &mut Response, _: &mut FlowCtrl) {
+    async fn handle(
+        &self,
+        _: &mut Request,
+        depot: &mut Depot,
+        res: &mut Response,
+        _: &mut FlowCtrl,
+    ) {
         let Some(token) = guard::claims(depot).cloned() else {
             GuardError::Missing.render(res);
             return;
@@ -246,7 +254,9 @@ impl Revocation {
     /// Revokes `token`, an access token or a refresh token.
     async fn revoke_any(&self, token: &str) -> Result<Revoked, ApiError> {
         if let Ok(verified) = self.verifier.verify(token).await {
-            self.list.revoke_token(&verified.id, verified.expires_at).await?;
+            self.list
+                .revoke_token(&verified.id, verified.expires_at)
+                .await?;
             return Ok(Revoked::AccessToken);
         }
         if let Some(sessions) = &self.sessions
@@ -380,7 +390,11 @@ impl AdminRevoke {
                     .list
                     .revoke_issued_before(CutoffClaim::Subject, sub, now)
                     .await?;
-                tracing::info!(admin_key = key, user_id = sub, "every token of user revoked by admin");
+                tracing::info!(
+                    admin_key = key,
+                    user_id = sub,
+                    "every token of user revoked by admin"
+                );
                 Ok(json!({"revoked": true, "kind": "sub", "issuedBefore": unix_seconds(now) + 1}))
             }
             _ => Err(ApiError::bad_request(

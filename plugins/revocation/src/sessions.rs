@@ -139,9 +139,8 @@ impl Sessions {
         let Some(bytes) = self.store.get(&key).await? else {
             return Ok(None);
         };
-        let record = serde_json::from_slice(&bytes).map_err(|_| RefreshError::Corrupt {
-            key: key.clone(),
-        })?;
+        let record = serde_json::from_slice(&bytes)
+            .map_err(|_| RefreshError::Corrupt { key: key.clone() })?;
         Ok(Some((key, bytes, record)))
     }
 
@@ -174,9 +173,8 @@ impl Sessions {
 
         let mut used = record.clone();
         used.used = true;
-        let used_bytes = serde_json::to_vec(&used).map_err(|_| RefreshError::Corrupt {
-            key: key.clone(),
-        })?;
+        let used_bytes =
+            serde_json::to_vec(&used).map_err(|_| RefreshError::Corrupt { key: key.clone() })?;
         let left = remaining(record.expires_at);
         if !self
             .store
@@ -189,12 +187,10 @@ impl Sessions {
             return Err(RefreshError::Reused);
         }
 
-        let request = record
-            .claims
-            .iter()
-            .fold(TokenRequest::new(record.subject.clone()), |request, (name, value)| {
-                request.claim(name.clone(), value.clone())
-            });
+        let request = record.claims.iter().fold(
+            TokenRequest::new(record.subject.clone()),
+            |request, (name, value)| request.claim(name.clone(), value.clone()),
+        );
         let session = self.issue(request, record.session_id).await?;
         Ok((record.subject, session))
     }
@@ -208,7 +204,11 @@ impl Sessions {
 
     /// Signs an access token for `request` in session `session_id` and stores a new refresh
     /// token for it.
-    async fn issue(&self, request: TokenRequest, session_id: String) -> Result<Session, SessionError> {
+    async fn issue(
+        &self,
+        request: TokenRequest,
+        session_id: String,
+    ) -> Result<Session, SessionError> {
         let claims = request.claims.clone();
         let subject = request.subject.clone();
         let access: IssuedToken = self
@@ -231,11 +231,9 @@ impl Sessions {
             used: false,
         };
         let key = refresh_key(&refresh_token);
-        let bytes = serde_json::to_vec(&record).map_err(|error| {
-            StoreError::Backend {
-                operation: "encode refresh token",
-                source: Box::new(error),
-            }
+        let bytes = serde_json::to_vec(&record).map_err(|error| StoreError::Backend {
+            operation: "encode refresh token",
+            source: Box::new(error),
         })?;
         if !self.store.insert_new(&key, &bytes, Some(self.ttl)).await? {
             // 256 random bits do not collide; a taken key means the store misbehaves.
@@ -257,7 +255,9 @@ impl SessionIssuer for Sessions {
 }
 
 fn unix_seconds(time: SystemTime) -> u64 {
-    time.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs()
+    time.duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
 }
 
 /// Returns the time left until `expires_at` (Unix seconds), at least one second.

@@ -127,7 +127,6 @@ impl RelyingParty {
             .credentials
             .iter()
             .filter_map(|id| encoding::decode_lenient(id))
-            .map(Into::into)
             .collect();
         let (options, state) = self.creation_options(&user_handle, &user.display_name, exclude)?;
 
@@ -221,7 +220,11 @@ impl RelyingParty {
         let tokens_revoked = match &self.revocations {
             Some(revocations) => {
                 revocations
-                    .revoke_issued_before(CutoffClaim::Credential, &credential_id, SystemTime::now())
+                    .revoke_issued_before(
+                        CutoffClaim::Credential,
+                        &credential_id,
+                        SystemTime::now(),
+                    )
                     .await?;
                 true
             }
@@ -229,16 +232,20 @@ impl RelyingParty {
         };
 
         let allow_last = self.policy.allow_deleting_last_credential;
-        let remaining = record::update(&*self.store, &record::user_key(user_id), |user: &mut UserRecord| {
-            if !user.credentials.contains(&credential_id) {
-                return Update::Keep(Ok(user.credentials.clone()));
-            }
-            if user.credentials.len() == 1 && !allow_last {
-                return Update::Keep(Err(PasskeyError::LastCredential));
-            }
-            user.credentials.retain(|id| *id != credential_id);
-            Update::Write(Ok(user.credentials.clone()))
-        })
+        let remaining = record::update(
+            &*self.store,
+            &record::user_key(user_id),
+            |user: &mut UserRecord| {
+                if !user.credentials.contains(&credential_id) {
+                    return Update::Keep(Ok(user.credentials.clone()));
+                }
+                if user.credentials.len() == 1 && !allow_last {
+                    return Update::Keep(Err(PasskeyError::LastCredential));
+                }
+                user.credentials.retain(|id| *id != credential_id);
+                Update::Write(Ok(user.credentials.clone()))
+            },
+        )
         .await?
         .ok_or(PasskeyError::AccountNotFound)??;
         self.store
@@ -287,8 +294,13 @@ fn check_credential_name(name: &str) -> Result<String, PasskeyError> {
     if trimmed.chars().count() > MAX_CREDENTIAL_NAME_CHARS {
         return Err(invalid("is longer than 64 characters"));
     }
-    if trimmed.chars().any(|c| c.is_control() || register::is_invisible(c)) {
-        return Err(invalid("contains a control or invisible formatting character"));
+    if trimmed
+        .chars()
+        .any(|c| c.is_control() || register::is_invisible(c))
+    {
+        return Err(invalid(
+            "contains a control or invisible formatting character",
+        ));
     }
     Ok(trimmed.to_owned())
 }
@@ -299,7 +311,10 @@ mod tests {
 
     #[test]
     fn credential_names_checked() {
-        assert_eq!(check_credential_name("  Work laptop ").unwrap(), "Work laptop");
+        assert_eq!(
+            check_credential_name("  Work laptop ").unwrap(),
+            "Work laptop"
+        );
         for name in ["", "   ", "a\nb", "evil\u{202E}", &"x".repeat(65)] {
             assert!(
                 matches!(
@@ -317,7 +332,10 @@ mod tests {
         assert_eq!(canonical_credential_id("AQID==").unwrap(), "AQID");
         for id in ["", "!!", &"A".repeat(MAX_CREDENTIAL_ID_CHARS + 1)] {
             assert!(
-                matches!(canonical_credential_id(id), Err(PasskeyError::CredentialNotFound)),
+                matches!(
+                    canonical_credential_id(id),
+                    Err(PasskeyError::CredentialNotFound)
+                ),
                 "{id:?}"
             );
         }
