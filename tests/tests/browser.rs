@@ -6,7 +6,7 @@
 //! started here, serves a blank page on every host name, so `http://allowed.localhost`,
 //! `http://denied.localhost` and `http://privy.localhost` on its port are three real
 //! origins (Chromium resolves `*.localhost` to loopback). Playwright's request
-//! interception is not used, because it answers CORS preflights itself.
+//! interception is not used, because it responds to CORS preflights itself.
 //!
 //! Privy's origin `https://auth.privy.io` would need a TLS server that Chromium trusts,
 //! so the test config allows `http://privy.localhost:<port>` in its place, and the
@@ -28,7 +28,7 @@ use tokio::net::TcpListener;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
-/// Longest time the browser script may run.
+/// Maximum time the browser script may run.
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// The page of the cross-origin server: `run.mjs` writes each outcome into `#outcome`.
@@ -181,7 +181,7 @@ async fn check_demo_path(demo: &Value, jwks_url: &str) {
         assert_eq!(verified.claims["sub"], user_id, "{demo}");
     }
 
-    // The logout route is not part of this build, so the page gets 404 and says so.
+    // The logout route is not part of this build, so the page gets 404 and shows that.
     let logout = &demo["logout"];
     assert!(logout["status"] == 404 || logout["status"] == 200, "{demo}");
     assert!(
@@ -212,7 +212,7 @@ fn check_cross_origin(outcome: &Value) {
     let allowed = &outcome["allowed"];
     assert_eq!(allowed["status"], 200, "{allowed}");
     assert_eq!(allowed["hasChallenge"], true, "{allowed}");
-    // A JSON POST needs a preflight, and its 400 answer is readable by the page.
+    // A JSON POST needs a preflight, and its 400 response is readable by the page.
     assert_eq!(allowed["postStatus"], 400, "{allowed}");
     assert_eq!(allowed["postCode"], "invalid_body", "{allowed}");
 

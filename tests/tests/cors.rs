@@ -160,7 +160,7 @@ async fn preflight_with_privy_headers_granted() {
 #[tokio::test]
 async fn plain_options_not_taken_for_preflight() {
     // OPTIONS without Access-Control-Request-Method is an ordinary request, which the
-    // router rejects, and an allowed origin still gets its grant on that answer.
+    // router rejects, and an allowed origin still gets its grant on that response.
     let host = TestHost::start(&Backend::Memory).await;
     let (status, headers) = send(&host, Method::OPTIONS, REGISTER, &[("origin", PRIVY)]).await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);

@@ -2,10 +2,11 @@
 //! response, early exits of other plugins and of the host included, caching rules for
 //! the JWKS and for tokens, and the Content-Security-Policy of HTML.
 //!
-//! No route of a built-in plugin panics, so the 500 of the host's panic catcher is not
-//! reachable over HTTP here; its headers come from the same hoops set before the inner
-//! ones run.
+//! No route of a built-in plugin panics, so this test binary registers a plugin of its
+//! own, `panic_route`, whose `GET /test/panic` panics, to reach the host's 500.
 
+use latchkey_sdk::prelude::*;
+use latchkey_sdk::salvo::{Depot, FlowCtrl, Handler, Request, Response, Router};
 use latchkey_tests::{Backend, Device, TestHost};
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
@@ -457,4 +458,61 @@ fn demo_enabled_only_in_development() {
             .expect("plugins.demo.enabled is set");
         assert_eq!(enabled, expected, "{profile}");
     }
+}
+
+/// A plugin whose only route panics, so that the host's panic catcher answers with 500.
+#[derive(Default)]
+struct PanicRoutePlugin;
+
+impl Plugin for PanicRoutePlugin {
+    fn name(&self) -> &'static str {
+        "panic_route"
+    }
+
+    fn version(&self) -> &'static str {
+        "0.0.0"
+    }
+
+    fn default_order(&self) -> i32 {
+        800
+    }
+
+    fn configure(
+        &self,
+        _section: ConfigSection<'_>,
+        _host: &HostSettings,
+    ) -> Result<Box<dyn ConfiguredPlugin>, ConfigError> {
+        Ok(Box::new(PanicRoute))
+    }
+}
+
+struct PanicRoute;
+
+#[async_trait]
+impl ConfiguredPlugin for PanicRoute {
+    async fn start(
+        self: Box<Self>,
+        _context: &mut StartContext,
+    ) -> Result<Contribution, PluginError> {
+        Ok(Contribution::new().route(Router::with_path("test/panic").get(PanicRoute)))
+    }
+}
+
+#[async_trait]
+impl Handler for PanicRoute {
+    async fn handle(&self, _: &mut Request, _: &mut Depot, _: &mut Response, _: &mut FlowCtrl) {
+        panic!("the test route panics on purpose");
+    }
+}
+
+latchkey_sdk::register_plugin!(PanicRoutePlugin);
+
+#[tokio::test]
+async fn headers_on_panic() {
+    let host = TestHost::start(&Backend::Memory).await;
+    let answer = get_from(&host, "/test/panic", PRIVY).await;
+    assert_error_code(&answer, StatusCode::INTERNAL_SERVER_ERROR, "internal_error");
+    assert_outer_headers(&answer, PRIVY);
+    assert_no_cache(&answer);
+    host.stop().await;
 }

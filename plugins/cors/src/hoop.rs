@@ -1,4 +1,4 @@
-//! The salvo handler that grants allowed origins and answers preflights.
+//! The salvo handler that grants allowed origins and responds to preflights.
 
 use std::sync::Arc;
 
@@ -11,7 +11,7 @@ use salvo_cors::{AllowOrigin, CallNext, Cors as SalvoCors, CorsHandler};
 
 use crate::config::CorsPolicy;
 
-/// The CORS hoop: grants the allowed origins, answers preflights with 204 before any
+/// The CORS hoop: grants the allowed origins, responds to preflights with 204 before any
 /// inner hoop runs, and marks every response `Vary: Origin`.
 #[must_use]
 pub struct Cors {
@@ -125,7 +125,7 @@ impl Handler for Cors {
             };
             match refusal {
                 None => self.write_grant(req, depot, res).await,
-                Some(reason) => tracing::debug!(reason, "CORS preflight refused"),
+                Some(reason) => tracing::debug!(reason, "CORS preflight rejected"),
             }
             add_vary(
                 res.headers_mut(),

@@ -1,5 +1,5 @@
 //! The `cors` plugin of Latchkey: the cross-origin policy for browser clients such as
-//! Privy, and the answers to CORS preflights.
+//! Privy, and the responses to CORS preflights.
 //!
 //! One hoop on every path grants a request whose `Origin` is on the allow-list: it gets
 //! `Access-Control-Allow-Origin` with that origin, `Access-Control-Allow-Credentials`,

@@ -85,6 +85,8 @@ fn parse_pattern(entry: &str, scheme: &str, base: &str) -> Result<AllowedOrigin,
             "{entry:?} puts \"*\" before an IP address: a pattern needs a domain name"
         ));
     }
+    // NOTE: only a top-level domain is rejected here. Without the public suffix list a
+    // pattern such as `https://*.co.uk`, which spans unrelated sites, is still accepted.
     if !host.contains('.') {
         return Err(format!(
             "{entry:?} matches every site under a top-level domain: name a domain such as \

@@ -10,7 +10,7 @@ use crate::hoop::Cors;
 /// preflight is answered before they run and their early exits carry the CORS headers.
 const DEFAULT_ORDER: i32 = 20;
 
-/// The `cors` plugin: the cross-origin policy and the preflight answers.
+/// The `cors` plugin: the cross-origin policy and the preflight responses.
 #[derive(Debug, Default)]
 pub struct CorsPlugin;
 

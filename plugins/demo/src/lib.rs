@@ -7,7 +7,7 @@
 //! 119, Safari 18 or newer). It checks the token's RS256 signature itself, with WebCrypto
 //! and the key of `/.well-known/jwks.json` that the token's `kid` names. Log out forgets
 //! the token and calls `POST /api/auth/logout` with it as a Bearer token; a 404 there
-//! means the server cannot revoke tokens, and the page says so.
+//! means the server cannot revoke tokens, and the page shows that.
 //!
 //! | path | content |
 //! | --- | --- |

@@ -6,7 +6,7 @@ use crate::config::{Config, Policy};
 use crate::hoop::SecurityHeaders;
 
 /// Default order: the outermost plugin, so that its headers land on every response,
-/// including the CORS plugin's preflight answers (order 20) and the 429 of `rate_limit`
+/// including the CORS plugin's preflight responses (order 20) and the 429 of `rate_limit`
 /// (order 100).
 const DEFAULT_ORDER: i32 = 10;
 

@@ -10,7 +10,7 @@ use serde::de::IgnoredAny;
 /// names of RFC 6749 section 5.1 and OpenID Connect.
 const TOKEN_MEMBERS: [&str; 4] = ["token", "access_token", "id_token", "refresh_token"];
 
-/// Largest body inspected, in bytes. Token answers are a few kilobytes.
+/// Largest body inspected, in bytes. Token responses are a few kilobytes.
 const MAX_INSPECTED: usize = 64 * 1024;
 
 /// Returns whether `res` has a JSON object body with a token member.
@@ -36,6 +36,7 @@ pub(crate) fn carries_token(res: &Response) -> bool {
                 .collect();
             has_token_member(&joined)
         }
+        // NOTE: a streamed token body keeps whatever Cache-Control its handler set.
         _ => false,
     }
 }
