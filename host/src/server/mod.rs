@@ -1,8 +1,8 @@
 //! Assembling the salvo service from the enabled plugins, listening, and shutting down.
 //!
-//! The host's own hoops run outermost, in this order: the request ID and span, panic
-//! catching, and the body limit. Plugin hoops follow in plugin order, so an early response
-//! from an inner hoop still passes through the outer ones.
+//! The host's own hoops run outermost, in this order: the request ID and span, and panic
+//! catching. Plugin hoops follow in plugin order, then the body limit, so an early
+//! response from an inner hoop, a 413 included, still passes through the outer ones.
 
 mod body_limit;
 mod catch_panic;
@@ -267,12 +267,14 @@ fn build_service(router: Router, plugin_hoops: Vec<PrefixHoop>, body_limit: u64)
     let mut service = Service::new(router)
         .catcher(Catcher::new(JsonErrors))
         .hoop(RequestId)
-        .hoop(CatchPanic)
-        .hoop(BodyLimit::new(body_limit));
+        .hoop(CatchPanic);
     for hoop in plugin_hoops {
         service = service.hoop(hoop);
     }
-    service
+    // Innermost, so that its early 413 passes out through the plugin hoops and carries
+    // their headers. Plugin hoops do not read bodies, and salvo caps any body read
+    // before this hoop at its global default of 64 KiB.
+    service.hoop(BodyLimit::new(body_limit))
 }
 
 fn store_failure(config: &LoadedConfig) -> String {
