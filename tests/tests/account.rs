@@ -121,6 +121,74 @@ async fn add_ceremony_of_another_account_refused() {
     assert_eq!(body["code"], "unknown_challenge");
     assert_eq!(credential_ids(&account(&host, &grace).await).len(), 1);
     assert_eq!(credential_ids(&account(&host, &ada).await).len(), 1);
+
+    // The refused attempt left Ada's ceremony in place, so she can still finish it.
+    let (status, body) = host
+        .send_with_token(
+            Method::POST,
+            PASSKEYS,
+            &ada,
+            Some(&json!({"attestationResponse": response})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(credential_ids(&account(&host, &ada).await).len(), 2);
+}
+
+#[tokio::test]
+async fn concurrent_deletes_keep_one_passkey_and_its_tokens() {
+    let (_redis, host) = start().await;
+    let mut laptop = Device::new();
+    let token = token_of(&host.register(&mut laptop, "Ada").await);
+    let mut phone = Device::new();
+    add_passkey(&host, &token, &mut phone, Value::Null).await;
+    let laptop_token = token_of(&host.login(&mut laptop).await);
+    let phone_token = token_of(&host.login(&mut phone).await);
+    let ids = credential_ids(&account(&host, &token).await);
+
+    // Each passkey is deleted with the other one's token, so that whichever deletion
+    // wins, the refused one's token belongs to the passkey that must remain.
+    let delete = |id: &str, token: &str| {
+        let path = format!("{PASSKEYS}/{id}");
+        let token = token.to_owned();
+        let host = &host;
+        async move {
+            host.send_with_token(Method::DELETE, &path, &token, None)
+                .await
+        }
+    };
+    let (first, second) = tokio::join!(
+        delete(&ids[0], &phone_token),
+        delete(&ids[1], &laptop_token)
+    );
+    let deleted: Vec<&Value> = [&first, &second]
+        .into_iter()
+        .filter(|(status, _)| *status == StatusCode::OK)
+        .map(|(_, body)| &body["deleted"])
+        .collect();
+    assert_eq!(deleted.len(), 1, "{first:?} {second:?}");
+    for (status, body) in [&first, &second] {
+        // The loser is refused as the last passkey, or, when the winner already revoked
+        // the loser's token, as a revoked token.
+        assert!(
+            *status == StatusCode::OK
+                || body["code"] == "last_credential"
+                || body["code"] == "token_revoked",
+            "{status}: {body}"
+        );
+    }
+    // `ids` lists the laptop's passkey first.
+    let (kept_id, kept_token) = if deleted[0] == ids[0].as_str() {
+        (&ids[1], &phone_token)
+    } else {
+        (&ids[0], &laptop_token)
+    };
+    let view = account(&host, kept_token).await;
+    assert_eq!(
+        credential_ids(&view),
+        std::slice::from_ref(kept_id),
+        "the refused deletion revoked nothing"
+    );
 }
 
 #[tokio::test]

@@ -121,10 +121,23 @@ async fn default_list_grants_configured_origins() {
 #[tokio::test]
 async fn preflight_with_unlisted_method_refused() {
     let host = TestHost::start(&Backend::Memory).await;
-    for method in ["PUT", "PATCH", "CONNECT", "post"] {
+    for method in ["PUT", "CONNECT", "post"] {
         let (status, headers) = preflight(&host, PRIVY, method, "content-type").await;
         assert_eq!(status, StatusCode::NO_CONTENT, "{method}");
         assert_eq!(cors_headers(&headers), Vec::<String>::new(), "{method}");
+    }
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn preflight_for_passkey_rename_and_delete_granted() {
+    let host = TestHost::start(&Backend::Memory).await;
+    for method in ["PATCH", "DELETE"] {
+        let (status, headers) = preflight(&host, PRIVY, method, "authorization").await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{method}");
+        assert_eq!(headers["access-control-allow-origin"], PRIVY, "{method}");
+        let allowed = headers["access-control-allow-methods"].to_str().unwrap();
+        assert!(allowed.contains(method), "{method}: {allowed}");
     }
     host.stop().await;
 }

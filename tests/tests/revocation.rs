@@ -313,8 +313,15 @@ async fn rfc7009_revocation_of_access_and_refresh_tokens() {
     let token = token_of(&answer);
 
     let (status, body) = second.post_form(REVOKE, &[("token", &token)], None).await;
-    assert_eq!((status, body), (StatusCode::OK, Value::Null));
+    assert_eq!((status, body), (StatusCode::OK, json!({})));
     assert_eq!(me_status(&first, &token).await, StatusCode::UNAUTHORIZED);
+    let refresh = answer["refreshToken"].as_str().unwrap();
+    let (status, _) = first.post(REFRESH, &json!({"refreshToken": refresh})).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "revoking the access token ended its session"
+    );
 
     let login = first.login(&mut device).await;
     let refresh = login["refreshToken"].as_str().unwrap();
@@ -405,6 +412,48 @@ async fn refresh_rotates_and_reuse_ends_the_session() {
     // Another login starts a session of its own.
     let fresh = second.login(&mut device).await;
     assert_eq!(me_status(&first, &token_of(&fresh)).await, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn concurrent_refreshes_admit_one_and_end_the_session() {
+    let redis = RedisServer::start();
+    let (first, second) = start_pair(&redis).await;
+    let mut device = Device::new();
+    let answer = first.register(&mut device, "Ada").await;
+    let refresh = answer["refreshToken"].as_str().unwrap().to_owned();
+
+    let attempts = (0..10).map(|attempt| {
+        let host = if attempt % 2 == 0 { &first } else { &second };
+        let body = json!({"refreshToken": refresh});
+        async move { host.post(REFRESH, &body).await }
+    });
+    let answers = futures_util::future::join_all(attempts).await;
+    let winners: Vec<&Value> = answers
+        .iter()
+        .filter(|(status, _)| *status == StatusCode::OK)
+        .map(|(_, body)| body)
+        .collect();
+    assert!(winners.len() <= 1, "{answers:?}");
+    for (status, body) in &answers {
+        assert!(
+            *status == StatusCode::OK || body["code"] == "refresh_token_reused",
+            "{status}: {body}"
+        );
+    }
+    // Reuse was seen, so nothing of the session works any more, the winner's tokens too.
+    for winner in winners {
+        assert_eq!(
+            me_status(&first, &token_of(winner)).await,
+            StatusCode::UNAUTHORIZED
+        );
+        let next = winner["refreshToken"].as_str().unwrap();
+        let (status, _) = second.post(REFRESH, &json!({"refreshToken": next})).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(
+        me_status(&second, &token_of(&answer)).await,
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[tokio::test]

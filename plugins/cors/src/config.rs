@@ -51,7 +51,7 @@ impl Default for Config {
         let strings = |list: &[&str]| list.iter().map(|&item| item.to_owned()).collect();
         Self {
             allowed_origins: None,
-            allowed_methods: strings(&["GET", "HEAD", "POST", "DELETE"]),
+            allowed_methods: strings(&["GET", "HEAD", "POST", "PATCH", "DELETE"]),
             allowed_headers: strings(&[
                 "Authorization",
                 "Content-Type",

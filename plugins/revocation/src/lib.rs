@@ -12,7 +12,7 @@
 //! | --- | --- | --- | --- |
 //! | POST `/api/auth/logout` | Bearer token | none | `{"success": true, "sessionEnded"}`: the token, and its session, revoked |
 //! | POST `/api/auth/refresh` | none | `{"refreshToken"}` | `{"success", "token", "userID", "refreshToken", "refreshTokenExpiresAt"}` |
-//! | POST `/api/auth/revoke` | none (holding the token) | form `token=...` (RFC 7009) | 200, empty |
+//! | POST `/api/auth/revoke` | none (holding the token) | form `token=...` (RFC 7009) | 200, `{}`; revoking an access token also ends its session |
 //! | POST `/api/auth/introspect` | admin key, scope `introspect` | form `token=...` (RFC 7662) | `{"active": false}`, or `{"active": true, "token_type", ...claims}` |
 //! | POST `/api/admin/revocations` | admin key, scope `revoke` | `{"jti"}`, `{"token"}` or `{"sub"}` | `{"revoked", "kind"}` |
 //!

@@ -28,8 +28,9 @@ fn seconds_rounded_up(time: SystemTime) -> u64 {
 pub(crate) struct Subject<'a> {
     /// The `jti`, for tokens that have one.
     pub(crate) id: Option<&'a str>,
-    /// The `iat`, in seconds; a token without it counts as issued at the epoch.
-    pub(crate) issued_at: u64,
+    /// When the user logged in, in seconds: `auth_time`, or else `iat`. A token with
+    /// neither counts as issued at the epoch.
+    pub(crate) authenticated_at: u64,
     /// The values of the claims a cut-off can name.
     pub(crate) claims: [(CutoffClaim, Option<&'a str>); 3],
 }
@@ -42,9 +43,14 @@ impl<'a> Subject<'a> {
                 .unwrap_or_default()
                 .as_secs()
         });
+        let authenticated_at = token
+            .claims
+            .get("auth_time")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(issued_at);
         Self {
             id: Some(&token.id),
-            issued_at,
+            authenticated_at,
             claims: CutoffClaim::ALL.map(|claim| (claim, token.string_claim(claim.claim_name()))),
         }
     }
@@ -76,23 +82,37 @@ impl StoreRevocationList {
         if let Some(id) = subject.id {
             keys.push(token_key(id));
         }
-        let cutoffs_from = keys.len();
+        let mut claims = Vec::with_capacity(3);
         for (claim, value) in subject.claims {
             if let Some(value) = value {
                 keys.push(cutoff_key(claim, value));
+                claims.push(claim);
             }
         }
         let values = self.store.get_many(&keys).await?;
-        if values[..cutoffs_from].iter().any(Option::is_some) {
+        let (tokens, cutoffs) = values.split_at(keys.len() - claims.len());
+        if tokens.iter().any(Option::is_some) {
             return Ok(true);
         }
-        let revoked = values[cutoffs_from..].iter().flatten().any(|cutoff| {
-            // An unreadable cut-off revokes: it was written to revoke something.
-            let cutoff = std::str::from_utf8(cutoff)
-                .ok()
-                .and_then(|text| text.parse::<u64>().ok())
-                .unwrap_or(u64::MAX);
-            subject.issued_at < cutoff
+        let revoked = claims.iter().zip(cutoffs).any(|(claim, cutoff)| {
+            let Some(cutoff) = cutoff else {
+                return false;
+            };
+            match claim {
+                // A user may log in again after a cut-off, so it compares login times.
+                CutoffClaim::Subject => {
+                    // An unreadable cut-off revokes: it was written to revoke something.
+                    let cutoff = std::str::from_utf8(cutoff)
+                        .ok()
+                        .and_then(|text| text.parse::<u64>().ok())
+                        .unwrap_or(u64::MAX);
+                    subject.authenticated_at < cutoff
+                }
+                // An ended session or a deleted passkey mints no more tokens, so every
+                // token that names one is revoked, also one a request in flight signed
+                // after the cut-off was written.
+                _ => true,
+            }
         });
         Ok(revoked)
     }
@@ -243,6 +263,34 @@ mod tests {
         assert!(list.is_revoked(&by_credential).await.unwrap());
         let by_session = token("c", now, json!({"sid": "sid-1"}));
         assert!(list.is_revoked(&by_session).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn session_cutoff_revokes_later_tokens_too() {
+        let (_, list) = list();
+        list.revoke_issued_before(CutoffClaim::Session, "sid-1", UNIX_EPOCH)
+            .await
+            .unwrap();
+        let later = token("a", now_secs(), json!({"sid": "sid-1"}));
+        assert!(list.is_revoked(&later).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn subject_cutoff_compares_login_time() {
+        let (_, list) = list();
+        let now = now_secs();
+        list.revoke_issued_before(
+            CutoffClaim::Subject,
+            "user-1",
+            UNIX_EPOCH + Duration::from_secs(now),
+        )
+        .await
+        .unwrap();
+        // Refreshed after the cut-off, in a session that began before it.
+        let refreshed = token("a", now + 5, json!({"auth_time": now - 100}));
+        assert!(list.is_revoked(&refreshed).await.unwrap());
+        let new_login = token("b", now + 5, json!({"auth_time": now + 5}));
+        assert!(!list.is_revoked(&new_login).await.unwrap());
     }
 
     #[tokio::test]

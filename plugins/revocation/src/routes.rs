@@ -231,9 +231,8 @@ impl Handler for RevokeToken {
             }
         };
         match self.0.revoke_any(token).await {
-            Ok(_) => {
-                res.status_code(StatusCode::OK);
-            }
+            // RFC 7009 defines no body; an empty object keeps the answer JSON like the rest.
+            Ok(_) => res.render(Json(json!({}))),
             Err(error) => res.render(error),
         }
     }
@@ -257,6 +256,13 @@ impl Revocation {
             self.list
                 .revoke_token(&verified.id, verified.expires_at)
                 .await?;
+            // RFC 7009 section 2.1 lets revoking an access token end its session too, which
+            // a client that revokes on sign-out expects.
+            if let (Some(session_id), Some(sessions)) =
+                (verified.string_claim("sid"), &self.sessions)
+            {
+                sessions.end(session_id).await?;
+            }
             return Ok(Revoked::AccessToken);
         }
         if let Some(sessions) = &self.sessions

@@ -53,6 +53,10 @@ pub(crate) struct RefreshRecord {
     pub(crate) claims: Map<String, Value>,
     /// When the token was issued, in seconds since the Unix epoch.
     pub(crate) issued_at: u64,
+    /// When the session began with a login, the `auth_time` of its access tokens. Absent
+    /// in records written before it existed, which count from `issued_at`.
+    #[serde(default)]
+    pub(crate) session_started_at: Option<u64>,
     /// When the token expires, in seconds since the Unix epoch.
     pub(crate) expires_at: u64,
     /// Whether the token was used; a used token presented again revokes the session.
@@ -65,7 +69,7 @@ impl RefreshRecord {
         let credential = self.claims.get("credentialID").and_then(Value::as_str);
         Subject {
             id: None,
-            issued_at: self.issued_at,
+            authenticated_at: self.session_started_at.unwrap_or(self.issued_at),
             claims: [
                 (CutoffClaim::Subject, Some(&self.subject)),
                 (CutoffClaim::Credential, credential),
@@ -191,7 +195,8 @@ impl Sessions {
             TokenRequest::new(record.subject.clone()),
             |request, (name, value)| request.claim(name.clone(), value.clone()),
         );
-        let session = self.issue(request, record.session_id).await?;
+        let started_at = record.session_started_at.unwrap_or(record.issued_at);
+        let session = self.issue(request, record.session_id, started_at).await?;
         Ok((record.subject, session))
     }
 
@@ -208,13 +213,14 @@ impl Sessions {
         &self,
         request: TokenRequest,
         session_id: String,
+        started_at: u64,
     ) -> Result<Session, SessionError> {
         let claims = request.claims.clone();
         let subject = request.subject.clone();
-        let access: IssuedToken = self
-            .issuer
-            .issue(request.claim("sid", session_id.clone()))
-            .await?;
+        let request = request
+            .claim("sid", session_id.clone())
+            .claim("auth_time", started_at);
+        let access: IssuedToken = self.issuer.issue(request).await?;
 
         let refresh_token = format!(
             "{REFRESH_TOKEN_PREFIX}{}",
@@ -227,6 +233,7 @@ impl Sessions {
             session_id,
             claims,
             issued_at: unix_seconds(now),
+            session_started_at: Some(started_at),
             expires_at: unix_seconds(expires_at),
             used: false,
         };
@@ -250,7 +257,8 @@ impl Sessions {
 impl SessionIssuer for Sessions {
     async fn start_session(&self, request: TokenRequest) -> Result<Session, SessionError> {
         let session_id = URL_SAFE_NO_PAD.encode(rand::random::<[u8; SESSION_ID_BYTES]>());
-        self.issue(request, session_id).await
+        self.issue(request, session_id, unix_seconds(SystemTime::now()))
+            .await
     }
 }
 

@@ -151,11 +151,15 @@ impl RelyingParty {
         let name = name.map(check_credential_name).transpose()?;
         let challenge = register::registration_challenge(&response)?;
         let key = record::add_challenge_key(&challenge);
-        let ceremony: AddCeremony = state::take(&*self.store, &key).await?;
-        if ceremony.user_id != user_id {
-            // Another account's ceremony: answer as for any unknown challenge.
+        // Read before taking, so that a response over another account's challenge is
+        // answered as for any unknown challenge and leaves that ceremony in place.
+        let owned = record::load::<AddCeremony>(&*self.store, &key)
+            .await?
+            .is_some_and(|ceremony| ceremony.user_id == user_id);
+        if !owned {
             return Err(PasskeyError::UnknownChallenge);
         }
+        let ceremony: AddCeremony = state::take(&*self.store, &key).await?;
         let (credential_id, credential) = self.verify_registration(&response, &ceremony.state)?;
 
         let credential_key = record::credential_key(&credential_id);
@@ -215,29 +219,15 @@ impl RelyingParty {
             return Err(PasskeyError::LastCredential);
         }
 
-        // Revoke first: a failure then leaves the passkey in place rather than its tokens
-        // alive.
-        let tokens_revoked = match &self.revocations {
-            Some(revocations) => {
-                revocations
-                    .revoke_issued_before(
-                        CutoffClaim::Credential,
-                        &credential_id,
-                        SystemTime::now(),
-                    )
-                    .await?;
-                true
-            }
-            None => false,
-        };
-
+        // Remove the passkey from the account first, where the last-passkey rule is checked
+        // atomically, so that a refused deletion revokes nothing.
         let allow_last = self.policy.allow_deleting_last_credential;
         let remaining = record::update(
             &*self.store,
             &record::user_key(user_id),
             |user: &mut UserRecord| {
                 if !user.credentials.contains(&credential_id) {
-                    return Update::Keep(Ok(user.credentials.clone()));
+                    return Update::Keep(Err(PasskeyError::CredentialNotFound));
                 }
                 if user.credentials.len() == 1 && !allow_last {
                     return Update::Keep(Err(PasskeyError::LastCredential));
@@ -248,6 +238,25 @@ impl RelyingParty {
         )
         .await?
         .ok_or(PasskeyError::AccountNotFound)??;
+
+        let tokens_revoked = match &self.revocations {
+            Some(revocations) => {
+                let revoked = revocations
+                    .revoke_issued_before(
+                        CutoffClaim::Credential,
+                        &credential_id,
+                        SystemTime::now(),
+                    )
+                    .await;
+                if let Err(error) = revoked {
+                    // Put the passkey back, so that it is not gone while its tokens live.
+                    record::add_user_credential(&*self.store, user_id, &credential_id).await?;
+                    return Err(error.into());
+                }
+                true
+            }
+            None => false,
+        };
         self.store
             .delete(&record::credential_key(&credential_id))
             .await?;
