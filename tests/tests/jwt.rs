@@ -312,14 +312,17 @@ impl Forger {
             .expect("store readable")
             .expect("key set stored");
         let stored: Value = serde_json::from_slice(&stored).expect("key set is JSON");
+        // Without a configured secret, the development profile keeps a random one in the
+        // store.
+        let secret = host
+            .server()
+            .store()
+            .get("jwt:development_encryption_secret")
+            .await
+            .expect("store readable")
+            .expect("development secret stored");
         let key = &stored["keys"][0];
-        let pkcs8 = STANDARD
-            .decode(
-                key["private_key"]
-                    .as_str()
-                    .expect("private_key is a string"),
-            )
-            .expect("private key is base64");
+        let pkcs8 = decrypt_private_key(&stored, key, &secret);
         let private_key = EncodingKey::from_rsa_der(pkcs1_of_pkcs8(&pkcs8));
         Self {
             kid: key["kid"].as_str().expect("kid is a string").to_owned(),
@@ -541,6 +544,41 @@ async fn expired_token_rejected() {
         forger.host.stop().await;
     })
     .await;
+}
+
+/// Decrypts the private key of stored `key` as the stored format documents it: AES-256-GCM
+/// with the `kid` as associated data, under the key HKDF-SHA256 derives from `secret` and
+/// the set's `salt`. Written with the RustCrypto crates, not the ring code the plugin uses.
+fn decrypt_private_key(set: &Value, key: &Value, secret: &[u8]) -> Vec<u8> {
+    use aes_gcm::aead::{Aead, KeyInit, Payload};
+    use aes_gcm::{Aes256Gcm, Nonce};
+
+    let salt = STANDARD
+        .decode(set["salt"].as_str().expect("salt is a string"))
+        .expect("salt is base64");
+    let sealed = STANDARD
+        .decode(
+            key["private_key"]
+                .as_str()
+                .expect("private_key is a string"),
+        )
+        .expect("private key is base64");
+    let mut derived = [0_u8; 32];
+    hkdf::Hkdf::<sha2::Sha256>::new(Some(&salt), secret)
+        .expand(b"latchkey jwt signing key encryption v2", &mut derived)
+        .expect("32 bytes expand");
+    let cipher = Aes256Gcm::new_from_slice(&derived).expect("32-byte key");
+    let (nonce, ciphertext) = sealed.split_at(12);
+    let kid = key["kid"].as_str().expect("kid is a string");
+    cipher
+        .decrypt(
+            Nonce::from_slice(nonce),
+            Payload {
+                msg: ciphertext,
+                aad: kid.as_bytes(),
+            },
+        )
+        .expect("private key decrypts with the development secret")
 }
 
 /// Returns the PKCS#1 `RSAPrivateKey` inside a PKCS#8 `PrivateKeyInfo` (RFC 5208

@@ -3,6 +3,8 @@
 use std::time::Duration;
 
 use latchkey_sdk::{ConfigError, ConfigSection};
+
+use crate::keys::Schedule;
 use serde::Deserialize;
 
 /// RSA modulus sizes that `rsa_bits` accepts.
@@ -54,9 +56,20 @@ pub struct Config {
     /// `max-age` of the JWKS response's `Cache-Control`, in seconds, up to 86,400.
     /// Default: 300.
     pub jwks_max_age: u64,
-    /// Secret meant to encrypt the stored private keys (the original service's
-    /// `JWT_SECRET`). Not used yet: keys are stored unencrypted. Default: none.
+    /// Secret the stored private keys are encrypted with (the original service's
+    /// `JWT_SECRET`), at least 16 characters. Required in production. Default: none,
+    /// which in development uses a random secret kept in the store.
     pub key_encryption_secret: Option<String>,
+    /// Time between two keys starting to sign, in seconds. Default: 86,400.
+    pub rotate_every: u64,
+    /// Time a new key is published in the JWKS before it signs, in seconds. Default:
+    /// `jwks_max_age + refresh_every + 60`.
+    pub publish_ahead: Option<u64>,
+    /// Time a replaced key stays published after its last signature, in seconds.
+    /// Default: `token_ttl + leeway + jwks_max_age + refresh_every`.
+    pub retain: Option<u64>,
+    /// Time between two reads of the key set from the store, in seconds. Default: 10.
+    pub refresh_every: u64,
 }
 
 impl Default for Config {
@@ -70,6 +83,10 @@ impl Default for Config {
             audience: None,
             jwks_max_age: 300,
             key_encryption_secret: None,
+            rotate_every: 86_400,
+            publish_ahead: None,
+            retain: None,
+            refresh_every: 10,
         }
     }
 }
@@ -86,6 +103,10 @@ impl std::fmt::Debug for Config {
             .field("audience", &self.audience)
             .field("jwks_max_age", &self.jwks_max_age)
             .field("key_encryption_secret", &secret)
+            .field("rotate_every", &self.rotate_every)
+            .field("publish_ahead", &self.publish_ahead)
+            .field("retain", &self.retain)
+            .field("refresh_every", &self.refresh_every)
             .finish()
     }
 }
@@ -100,8 +121,23 @@ pub(crate) struct Settings {
     pub(crate) issuer: Option<String>,
     pub(crate) audience: Option<String>,
     pub(crate) jwks_max_age: Duration,
-    pub(crate) has_key_encryption_secret: bool,
+    pub(crate) key_encryption_secret: Option<Secret>,
+    pub(crate) schedule: Schedule,
+    pub(crate) refresh_every: Duration,
 }
+
+/// A secret from config, shown as `[redacted]` by `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct Secret(pub(crate) String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// Shortest `key_encryption_secret`, in characters.
+const MIN_SECRET_CHARS: usize = 16;
 
 impl Config {
     /// Checks every value against its allowed range and returns the settings to run with.
@@ -109,7 +145,11 @@ impl Config {
     /// # Errors
     ///
     /// [`ConfigError::Invalid`] naming the first key out of range and the allowed values.
-    pub(crate) fn validate(self, section: &ConfigSection<'_>) -> Result<Settings, ConfigError> {
+    pub(crate) fn validate(
+        self,
+        section: &ConfigSection<'_>,
+        production: bool,
+    ) -> Result<Settings, ConfigError> {
         if !RSA_BITS_ALLOWED.contains(&self.rsa_bits) {
             return Err(section.invalid(
                 "rsa_bits",
@@ -130,10 +170,31 @@ impl Config {
         check_not_empty(section, "issuer", self.issuer.as_deref())?;
         check_not_empty(section, "audience", self.audience.as_deref())?;
 
-        let has_key_encryption_secret = self
+        let schedule = self.schedule(section)?;
+        // An empty secret, as an empty JWT_SECRET gives, counts as none.
+        let secret = match self
             .key_encryption_secret
-            .as_deref()
-            .is_some_and(|secret| !secret.is_empty());
+            .filter(|secret| !secret.is_empty())
+        {
+            Some(secret) if secret.chars().count() < MIN_SECRET_CHARS => {
+                return Err(section.invalid(
+                    "key_encryption_secret",
+                    format!(
+                        "is shorter than {MIN_SECRET_CHARS} characters: set a random secret, \
+                         like the output of openssl rand -base64 32"
+                    ),
+                ));
+            }
+            Some(secret) => Some(Secret(secret)),
+            None if production => {
+                return Err(section.invalid(
+                    "key_encryption_secret",
+                    "is not set, and the production profile needs it to encrypt the stored \
+                     signing keys: set JWT_SECRET or this key to a random secret",
+                ));
+            }
+            None => None,
+        };
         Ok(Settings {
             algorithm: self.algorithm,
             rsa_bits: self.rsa_bits,
@@ -142,7 +203,64 @@ impl Config {
             issuer: self.issuer,
             audience: self.audience,
             jwks_max_age: Duration::from_secs(self.jwks_max_age),
-            has_key_encryption_secret,
+            key_encryption_secret: secret,
+            schedule,
+            refresh_every: Duration::from_secs(self.refresh_every),
+        })
+    }
+
+    /// Checks the rotation settings against each other, so that no valid token can meet a
+    /// JWKS without its key, and returns the schedule.
+    fn schedule(&self, section: &ConfigSection<'_>) -> Result<Schedule, ConfigError> {
+        check_range(section, "refresh_every", self.refresh_every, &(1..=3600))?;
+        check_range(
+            section,
+            "rotate_every",
+            self.rotate_every,
+            &(60..=31_536_000),
+        )?;
+        // A verifier may have cached the JWKS just before a new key was published, and an
+        // instance may serve a set up to `refresh_every` old.
+        let publish_floor = self.jwks_max_age + self.refresh_every;
+        let publish_ahead = self.publish_ahead.unwrap_or(publish_floor + 60);
+        if publish_ahead < publish_floor {
+            return Err(section.invalid(
+                "publish_ahead",
+                format!(
+                    "{publish_ahead} seconds is shorter than jwks_max_age + refresh_every \
+                     ({publish_floor} s): a verifier could still hold a JWKS without the \
+                     next key when it starts signing"
+                ),
+            ));
+        }
+        if publish_ahead >= self.rotate_every {
+            return Err(section.invalid(
+                "publish_ahead",
+                format!(
+                    "{publish_ahead} seconds is not shorter than rotate_every ({} s): a key \
+                     must be published before the next rotation is due",
+                    self.rotate_every
+                ),
+            ));
+        }
+        // A token signed just before the key was replaced is accepted until its `exp`
+        // plus the leeway, and a lagging instance may sign with it `refresh_every` later.
+        let retain_floor = self.token_ttl + self.leeway + self.jwks_max_age + self.refresh_every;
+        let retain = self.retain.unwrap_or(retain_floor);
+        if retain < retain_floor {
+            return Err(section.invalid(
+                "retain",
+                format!(
+                    "{retain} seconds is shorter than token_ttl + leeway + jwks_max_age + \
+                     refresh_every ({retain_floor} s): a valid token could meet a JWKS \
+                     without its key"
+                ),
+            ));
+        }
+        Ok(Schedule {
+            rotate_every: Duration::from_secs(self.rotate_every),
+            publish_ahead: Duration::from_secs(publish_ahead),
+            retain: Duration::from_secs(retain),
         })
     }
 }
@@ -190,7 +308,7 @@ mod tests {
     fn settings_from(toml: &str) -> Result<Settings, ConfigError> {
         let figment = Figment::from(Toml::string(toml));
         let section = ConfigSection::new(&figment, "jwt");
-        section.extract::<Config>()?.validate(&section)
+        section.extract::<Config>()?.validate(&section, false)
     }
 
     fn invalid_key(error: &ConfigError) -> &str {
@@ -210,7 +328,11 @@ mod tests {
         assert_eq!(settings.issuer, None);
         assert_eq!(settings.audience, None);
         assert_eq!(settings.jwks_max_age, Duration::from_secs(300));
-        assert!(!settings.has_key_encryption_secret);
+        assert!(settings.key_encryption_secret.is_none());
+        assert_eq!(settings.schedule.rotate_every, Duration::from_secs(86_400));
+        assert_eq!(settings.schedule.publish_ahead, Duration::from_secs(370));
+        assert_eq!(settings.schedule.retain, Duration::from_secs(86_770));
+        assert_eq!(settings.refresh_every, Duration::from_secs(10));
     }
 
     #[test]
@@ -227,7 +349,11 @@ mod tests {
             issuer = "https://auth.example.com"
             audience = "my-app"
             jwks_max_age = 60
-            key_encryption_secret = "s3cret"
+            key_encryption_secret = "s3cret-of-16-chars"
+            rotate_every = 7200
+            publish_ahead = 600
+            retain = 4000
+            refresh_every = 5
             "#,
         )
         .unwrap();
@@ -237,7 +363,11 @@ mod tests {
         assert_eq!(settings.issuer.as_deref(), Some("https://auth.example.com"));
         assert_eq!(settings.audience.as_deref(), Some("my-app"));
         assert_eq!(settings.jwks_max_age, Duration::from_secs(60));
-        assert!(settings.has_key_encryption_secret);
+        assert!(settings.key_encryption_secret.is_some());
+        assert_eq!(settings.schedule.rotate_every, Duration::from_secs(7200));
+        assert_eq!(settings.schedule.publish_ahead, Duration::from_secs(600));
+        assert_eq!(settings.schedule.retain, Duration::from_secs(4000));
+        assert_eq!(settings.refresh_every, Duration::from_secs(5));
     }
 
     #[test]
@@ -316,7 +446,7 @@ mod tests {
     #[test]
     fn empty_secret_counts_as_missing() {
         let settings = settings_from("[plugins.jwt]\nkey_encryption_secret = \"\"").unwrap();
-        assert!(!settings.has_key_encryption_secret);
+        assert!(settings.key_encryption_secret.is_none());
     }
 
     #[test]
@@ -352,7 +482,7 @@ mod tests {
             let section = ConfigSection::new(&figment, "jwt");
             let error = section
                 .extract::<Config>()
-                .and_then(|config| config.validate(&section))
+                .and_then(|config| config.validate(&section, false))
                 .unwrap_err();
             let ConfigError::Invalid { origin, .. } = &error else {
                 panic!("expected an invalid value, got {error}");
@@ -371,5 +501,47 @@ mod tests {
         let text = format!("{config:?}");
         assert!(!text.contains("s3cret"), "{text}");
         assert!(text.contains("[redacted]"), "{text}");
+    }
+
+    #[test]
+    fn unsafe_schedules_name_the_rule() {
+        for (toml, key, rule) in [
+            (
+                "publish_ahead = 100",
+                "publish_ahead",
+                "jwks_max_age + refresh_every",
+            ),
+            (
+                "rotate_every = 300\npublish_ahead = 400",
+                "publish_ahead",
+                "rotate_every",
+            ),
+            ("retain = 3600", "retain", "token_ttl + leeway"),
+            (
+                "token_ttl = 3600\nretain = 3900",
+                "retain",
+                "token_ttl + leeway",
+            ),
+            ("refresh_every = 0", "refresh_every", "out of range"),
+        ] {
+            let error = settings_from(&format!("[plugins.jwt]\n{toml}")).unwrap_err();
+            assert_eq!(invalid_key(&error), format!("plugins.jwt.{key}"), "{toml}");
+            assert!(error.to_string().contains(rule), "{toml}: {error}");
+        }
+        assert!(settings_from("[plugins.jwt]\ntoken_ttl = 3600\nretain = 4000").is_ok());
+    }
+
+    #[test]
+    fn production_needs_a_long_enough_secret() {
+        let figment = Figment::from(Toml::string(""));
+        let section = ConfigSection::new(&figment, "jwt");
+        let error = Config::default().validate(&section, true).unwrap_err();
+        assert_eq!(invalid_key(&error), "plugins.jwt.key_encryption_secret");
+        let short = Config {
+            key_encryption_secret: Some("short".into()),
+            ..Config::default()
+        };
+        let error = short.validate(&section, false).unwrap_err();
+        assert!(error.to_string().contains("16 characters"), "{error}");
     }
 }

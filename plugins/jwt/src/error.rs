@@ -19,6 +19,21 @@ pub enum KeySetError {
         /// The version this build reads.
         expected: u32,
     },
+    /// A private key does not decrypt: another key encryption secret, or changed bytes.
+    #[error(
+        "private key of {kid:?} does not decrypt: the key encryption secret (JWT_SECRET) \
+         differs from the one it was stored with, or the stored key set was altered"
+    )]
+    Undecryptable {
+        /// The key's ID.
+        kid: String,
+    },
+    /// The stored key set's salt is missing or not 16 bytes of base64.
+    #[error("stored key set has no valid salt")]
+    Salt,
+    /// The operating system's random source failed.
+    #[error("the random source failed")]
+    Random,
     /// The key set contains no key.
     #[error("key set contains no keys")]
     Empty,

@@ -39,7 +39,11 @@ impl JwtIssuer {
     /// Creates an issuer that signs with the signing key of `keys`. Tokens are valid for
     /// `token_ttl`, counted in whole seconds.
     pub fn new(keys: &KeySet, token_ttl: Duration) -> Self {
-        let key = Arc::clone(keys.signing_key());
+        Self::for_key(Arc::clone(keys.signing_key()), token_ttl)
+    }
+
+    /// Creates an issuer that signs with `key`.
+    pub fn for_key(key: Arc<Key>, token_ttl: Duration) -> Self {
         let header = serde_json::json!({
             "alg": key.algorithm().as_str(),
             "typ": "JWT",

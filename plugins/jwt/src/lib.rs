@@ -47,21 +47,25 @@
 //! - Keys do not rotate yet: the plugin generates one key and signs with it until
 //!   rotation is added.
 
+mod admin;
 mod config;
 mod error;
 mod issuer;
 mod jwks;
 mod keys;
 mod plugin;
+mod ring;
 #[cfg(test)]
 mod testing;
 mod verifier;
 
+pub use crate::admin::{KeyView, key_views, rotation_json};
 pub use crate::config::{Algorithm, Config};
 pub use crate::error::KeySetError;
 pub use crate::issuer::JwtIssuer;
-pub use crate::keys::{Key, KeySet};
+pub use crate::keys::{Entry, Key, KeySet, Schedule};
 pub use crate::plugin::JwtPlugin;
+pub use crate::ring::{KeyRing, RingError, Rotation};
 pub use crate::verifier::JwtVerifier;
 
 latchkey_sdk::register_plugin!(JwtPlugin);

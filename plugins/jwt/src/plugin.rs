@@ -5,11 +5,13 @@ use std::sync::Arc;
 use latchkey_sdk::capability::{self, TokenIssuer, TokenVerifier};
 use latchkey_sdk::prelude::*;
 
+use base64::Engine as _;
+use latchkey_sdk::capability::Store;
+
+use crate::admin;
 use crate::config::{Config, Settings};
-use crate::issuer::JwtIssuer;
 use crate::jwks::JwksHandler;
-use crate::keys::{self, KeySet};
-use crate::verifier::JwtVerifier;
+use crate::ring::{KEY_SET_KEY, KeyRing, RingError, RingIssuer, RingVerifier};
 
 /// Default order: after the guards and before the passkey plugin (500). The plugin mounts
 /// no hoop.
@@ -48,17 +50,19 @@ impl Plugin for JwtPlugin {
         section: ConfigSection<'_>,
         host: &HostSettings,
     ) -> Result<Box<dyn ConfiguredPlugin>, ConfigError> {
-        let settings = section.extract::<Config>()?.validate(&section)?;
+        let settings = section
+            .extract::<Config>()?
+            .validate(&section, host.is_production())?;
         Ok(Box::new(ConfiguredJwt {
             settings,
-            production: host.is_production(),
+            admin_keys: host.admin_keys.clone(),
         }))
     }
 }
 
 struct ConfiguredJwt {
     settings: Settings,
-    production: bool,
+    admin_keys: latchkey_sdk::AdminKeys,
 }
 
 #[async_trait]
@@ -68,52 +72,71 @@ impl ConfiguredPlugin for ConfiguredJwt {
         context: &mut StartContext,
     ) -> Result<Contribution, PluginError> {
         let settings = self.settings;
-        if self.production && !settings.has_key_encryption_secret {
-            tracing::warn!(
-                key = "plugins.jwt.key_encryption_secret",
-                variable = "JWT_SECRET",
-                "key encryption secret missing in production: stored signing keys are \
-                 unencrypted, and a later version will need the secret to encrypt them"
-            );
-        }
-        if settings.has_key_encryption_secret {
-            // An operator who sets JWT_SECRET may expect it to sign tokens, so the log line
-            // states that it signs nothing here.
-            tracing::info!(
-                key = "plugins.jwt.key_encryption_secret",
-                variable = "JWT_SECRET",
-                "key encryption secret set but not used yet: tokens are signed RS256 with \
-                 generated keys published in the JWKS"
-            );
-        }
-
         let store = context.store()?;
-        let keys = keys::load_or_generate(store.as_ref(), settings.rsa_bits).await?;
-        let (issuer, verifier) = build_capabilities(&keys, &settings);
-        context.provide::<dyn TokenIssuer>(Arc::new(issuer));
-        context.provide::<dyn TokenVerifier>(Arc::new(verifier));
+        let secret = encryption_secret(&*store, &settings).await?;
+        let ring = KeyRing::open(Arc::clone(&store), settings.clone(), secret)
+            .await
+            .map_err(ring_start_error)?;
+        let ring = Arc::new(ring);
+        context.provide::<dyn TokenIssuer>(Arc::new(RingIssuer(Arc::clone(&ring))));
+        context.provide::<dyn TokenVerifier>(Arc::new(RingVerifier(Arc::clone(&ring))));
 
-        let jwks = JwksHandler::new(&keys, settings.jwks_max_age).map_err(|error| {
+        let jwks = JwksHandler::new(Arc::clone(&ring), settings.jwks_max_age).map_err(|error| {
             PluginError::start_with("the JWKS Cache-Control header could not be built", error)
         })?;
-        Ok(Contribution::new().route(jwks.into_router()))
+        let admin = admin::routes(&ring, self.admin_keys);
+        let shutdown = context.shutdown_signal();
+        Ok(Contribution::new()
+            .route(jwks.into_router())
+            .route(admin)
+            .task(Arc::clone(&ring).maintain(shutdown)))
     }
 }
 
-fn build_capabilities(keys: &KeySet, settings: &Settings) -> (JwtIssuer, JwtVerifier) {
-    let mut issuer = JwtIssuer::new(keys, settings.token_ttl);
-    let mut verifier = JwtVerifier::new(keys)
-        .leeway(settings.leeway)
-        .max_token_lifetime(settings.token_ttl);
-    if let Some(name) = &settings.issuer {
-        issuer = issuer.issuer(name.clone());
-        verifier = verifier.issuer(name.clone());
+/// Store key of the random secret that encrypts the stored keys when config sets none,
+/// as the development profile allows.
+pub(crate) const DEVELOPMENT_SECRET_KEY: &str = "jwt:development_encryption_secret";
+
+/// Returns the key encryption secret: the configured one, or in development a random one
+/// kept in the store, which protects nothing from a reader of the store.
+async fn encryption_secret(store: &dyn Store, settings: &Settings) -> Result<Vec<u8>, PluginError> {
+    if let Some(secret) = &settings.key_encryption_secret {
+        return Ok(secret.0.as_bytes().to_vec());
     }
-    if let Some(name) = &settings.audience {
-        issuer = issuer.audience(name.clone());
-        verifier = verifier.audience(name.clone());
+    tracing::warn!(
+        key = "plugins.jwt.key_encryption_secret",
+        variable = "JWT_SECRET",
+        "no key encryption secret set: the stored signing keys are encrypted with a random \
+         secret kept in the same store, which the production profile does not allow"
+    );
+    let random: [u8; 32] = rand::random();
+    let encoded = base64::engine::general_purpose::STANDARD.encode(random);
+    store
+        .insert_new(DEVELOPMENT_SECRET_KEY, encoded.as_bytes(), None)
+        .await?;
+    match store.get(DEVELOPMENT_SECRET_KEY).await? {
+        Some(secret) => Ok(secret),
+        None => Err(PluginError::start(format!(
+            "the development key encryption secret at store key {DEVELOPMENT_SECRET_KEY} \
+             disappeared right after it was written: restart to retry"
+        ))),
     }
-    (issuer, verifier)
+}
+
+fn ring_start_error(error: RingError) -> PluginError {
+    match error {
+        RingError::Store(error) => PluginError::Store(error),
+        RingError::Unreadable(source) => PluginError::start_with(
+            format!(
+                "the signing key set at store key {KEY_SET_KEY} cannot be read and was left \
+                 unchanged: check the key encryption secret (JWT_SECRET), restore the set from \
+                 a backup, or delete the key to generate a new one (tokens signed with the old \
+                 keys then stop verifying)"
+            ),
+            source,
+        ),
+        other => PluginError::start_with("the signing key set could not be loaded", other),
+    }
 }
 
 #[cfg(test)]
@@ -126,17 +149,29 @@ mod tests {
     use latchkey_sdk::{ShutdownSignal, StartContext};
 
     use super::*;
-    use crate::keys::STORE_KEY;
+    use crate::issuer::JwtIssuer;
+    use crate::ring::KEY_SET_KEY as STORE_KEY;
     use crate::testing::{FakeStore, key_set};
 
+    /// The key encryption secret of the tests' stored key set.
+    const SECRET: &str = "a secret for plugin tests";
+
     fn configure(toml: &str, profile: &str) -> Result<Box<dyn ConfiguredPlugin>, ConfigError> {
-        let figment = Figment::from(Toml::string(toml));
+        let toml = if toml.contains("[plugins.jwt]") {
+            toml.replace(
+                "[plugins.jwt]",
+                &format!("[plugins.jwt]\nkey_encryption_secret = \"{SECRET}\""),
+            )
+        } else {
+            format!("[plugins.jwt]\nkey_encryption_secret = \"{SECRET}\"\n{toml}")
+        };
+        let figment = Figment::from(Toml::string(&toml));
         let host = HostSettings::new(profile, "http://localhost:8080");
         JwtPlugin.configure(ConfigSection::new(&figment, "jwt"), &host)
     }
 
     fn context_with_stored_keys() -> StartContext {
-        let store = FakeStore::with(STORE_KEY, &key_set().to_stored().unwrap());
+        let store = FakeStore::with(STORE_KEY, &key_set().to_stored(SECRET.as_bytes()).unwrap());
         let mut capabilities = Capabilities::new();
         capabilities.provide::<dyn Store>(Arc::new(store));
         let (_sender, shutdown) = ShutdownSignal::channel();
@@ -172,8 +207,13 @@ mod tests {
         .unwrap();
         let mut context = context_with_stored_keys();
         let contribution = configured.start(&mut context).await.unwrap();
-        assert_eq!(contribution.routes.len(), 1);
+        assert_eq!(
+            contribution.routes.len(),
+            2,
+            "the JWKS and the admin routes"
+        );
         assert!(contribution.hoops.is_empty());
+        assert_eq!(contribution.tasks.len(), 1, "the key set refresh");
 
         let issuer = context.require::<dyn TokenIssuer>().unwrap();
         let verifier = context.require::<dyn TokenVerifier>().unwrap();

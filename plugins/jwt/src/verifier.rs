@@ -10,7 +10,7 @@ use latchkey_sdk::salvo::async_trait;
 use rsa::traits::PublicKeyParts;
 use serde_json::{Map, Value};
 
-use crate::keys::KeySet;
+use crate::keys::{Key, KeySet};
 
 /// Maximum token length accepted, in bytes. Tokens this plugin issues are well under 1 KiB
 /// unless callers add large claims, and the limit bounds the work a garbage token causes.
@@ -32,12 +32,15 @@ pub struct JwtVerifier {
 }
 
 impl JwtVerifier {
-    /// Creates a verifier for every key of `keys`, with a leeway of 60 seconds, no `iss` or
+    /// Creates a verifier for every key `keys` publishes now, with a leeway of 60 seconds, no `iss` or
     /// `aud` check, and tokens assumed to live at most a day.
     pub fn new(keys: &KeySet) -> Self {
+        Self::for_keys(keys.published_at(crate::keys::unix_now()))
+    }
+
+    /// Creates a verifier for `keys`, with the defaults of [`JwtVerifier::new`].
+    pub fn for_keys<'a>(keys: impl Iterator<Item = &'a std::sync::Arc<Key>>) -> Self {
         let keys = keys
-            .keys()
-            .iter()
             .map(|key| {
                 let public_key = key.public_key();
                 let decoding_key = DecodingKey::from_rsa_raw_components(
@@ -137,6 +140,16 @@ impl JwtVerifier {
             .map_or(0, |elapsed| elapsed.as_secs());
         if now >= expires_at.saturating_add(self.validation.leeway) {
             return Err(VerifyError::Expired);
+        }
+        // A token issued in the future comes from a clock running ahead, or a forger; its
+        // `iat` would also outlive cut-offs that compare with it.
+        if let Some(issued_at) = claims.get("iat") {
+            let issued_at = issued_at
+                .as_u64()
+                .ok_or(VerifyError::InvalidClaim { name: "iat" })?;
+            if issued_at > now.saturating_add(self.validation.leeway) {
+                return Err(VerifyError::InvalidClaim { name: "iat" });
+            }
         }
         let subject = string_claim(&claims, "sub")?;
         let id = string_claim(&claims, "jti")?;
@@ -271,6 +284,24 @@ mod tests {
         assert_eq!(verified.id, verified.claims["jti"].as_str().unwrap());
         let exp = verified.claims["exp"].as_u64().unwrap();
         assert_eq!(verified.expires_at, UNIX_EPOCH + Duration::from_secs(exp));
+    }
+
+    #[test]
+    fn future_iat_rejected_past_leeway() {
+        let within = json!({"sub": "u", "jti": "a", "iat": now() + 30, "exp": now() + 600});
+        let token = sign_rs256(&rs256_header(Some(kid())), &within);
+        assert!(
+            verifier().verify_token(&token).is_ok(),
+            "within the 60 s leeway"
+        );
+
+        let ahead = json!({"sub": "u", "jti": "b", "iat": now() + 3600, "exp": now() + 7200});
+        let token = sign_rs256(&rs256_header(Some(kid())), &ahead);
+        let result = verifier().verify_token(&token);
+        assert!(
+            matches!(result, Err(VerifyError::InvalidClaim { name: "iat" })),
+            "{result:?}"
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ use rsa::pkcs8::{EncodePrivateKey, SecretDocument};
 use rsa::traits::PublicKeyParts;
 use rsa::{RsaPrivateKey, RsaPublicKey};
 
+use super::generate::generate_private_key;
 use super::jwk::thumbprint;
 use crate::config::Algorithm;
 use crate::error::KeySetError;
@@ -48,6 +49,20 @@ impl Key {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |elapsed| elapsed.as_secs());
         Self::from_parts(kid, Algorithm::Rs256, created_at, private_key)
+    }
+
+    /// Generates a new key of `algorithm`, created now. `bits` is the RSA modulus size.
+    ///
+    /// Blocking and slow: call it on the blocking thread pool.
+    ///
+    /// # Errors
+    ///
+    /// As [`Key::new`], and [`KeySetError::UnsupportedKeySize`] for a size other than
+    /// 2048, 3072 or 4096 bits.
+    pub fn generate(algorithm: Algorithm, bits: usize) -> Result<Self, KeySetError> {
+        match algorithm {
+            Algorithm::Rs256 => Self::new(generate_private_key(bits)?, SystemTime::now()),
+        }
     }
 
     /// Creates a key from its stored parts, `created_at` in seconds since the Unix epoch.
