@@ -429,3 +429,82 @@ async fn instance_writes_back_a_key_set_the_store_lost() {
         "a new instance signs with the same key"
     );
 }
+
+/// Returns the `latchkey` binary that `cargo test --workspace` built beside this test.
+fn latchkey_binary() -> PathBuf {
+    let test_exe = std::env::current_exe().expect("test executable path");
+    let profile_dir = test_exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test executable in <target>/<profile>/deps");
+    let binary = profile_dir.join("latchkey");
+    assert!(
+        binary.is_file(),
+        "{} missing: run cargo test --workspace",
+        binary.display()
+    );
+    binary
+}
+
+/// Runs `latchkey --config <file> <args>` and returns whether it succeeded and its output.
+/// It runs as a child process while this test's runtime keeps serving the host.
+async fn run_cli(config_file: &Path, args: &[&str]) -> (bool, String) {
+    let output = tokio::process::Command::new(latchkey_binary())
+        .arg("--config")
+        .arg(config_file)
+        .args(args)
+        .env_remove("LATCHKEY_PROFILE")
+        .output()
+        .await
+        .expect("latchkey runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+#[tokio::test]
+async fn cli_lists_rotates_and_checks_the_published_jwks() {
+    let redis = RedisServer::start();
+    let host = start(&redis).await;
+    let kid = kid_of(&issue(&host).await);
+    let directory = std::env::temp_dir().join(format!("latchkey-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&directory).unwrap();
+    let config_file = directory.join("latchkey.toml");
+    let store = format!(
+        "[store]\nkind = \"redis\"\nredis_url = \"{}\"\n",
+        redis.url()
+    );
+    std::fs::write(&config_file, format!("{store}{}", config())).unwrap();
+
+    let (ok, listing) = run_cli(&config_file, &["keys", "list"]).await;
+    assert!(ok, "{listing}");
+    assert!(
+        listing.contains(&kid) && listing.contains("signing"),
+        "{listing}"
+    );
+
+    let (ok, rotated) = run_cli(&config_file, &["keys", "rotate"]).await;
+    assert!(ok, "{rotated}");
+    assert!(rotated.starts_with("published next key"), "{rotated}");
+
+    // The host publishes the next key within refresh_every.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (ok, report) = run_cli(&config_file, &["jwks", "check", &host.url(JWKS)]).await;
+    assert!(ok, "{report}");
+    assert!(
+        report.contains("a canary token of the next key"),
+        "{report}"
+    );
+    assert!(report.contains("JWT user ID claim: sub"), "{report}");
+
+    let (ok, report) = run_cli(
+        &config_file,
+        &["jwks", "check", &host.url("/api/auth/challenge/login")],
+    )
+    .await;
+    assert!(!ok, "a document that is not a JWKS fails: {report}");
+    std::fs::remove_dir_all(&directory).ok();
+}

@@ -53,6 +53,7 @@ mod error;
 mod issuer;
 mod jwks;
 mod keys;
+mod operator;
 mod plugin;
 mod ring;
 #[cfg(test)]
@@ -64,6 +65,7 @@ pub use crate::config::{Algorithm, Config};
 pub use crate::error::KeySetError;
 pub use crate::issuer::JwtIssuer;
 pub use crate::keys::{Entry, Key, KeySet, Schedule};
+pub use crate::operator::{Check, KeyTool};
 pub use crate::plugin::JwtPlugin;
 pub use crate::ring::{KeyRing, RingError, Rotation};
 pub use crate::verifier::JwtVerifier;

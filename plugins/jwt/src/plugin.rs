@@ -99,7 +99,10 @@ pub(crate) const DEVELOPMENT_SECRET_KEY: &str = "jwt:development_encryption_secr
 
 /// Returns the key encryption secret: the configured one, or in development a random one
 /// kept in the store, which protects nothing from a reader of the store.
-async fn encryption_secret(store: &dyn Store, settings: &Settings) -> Result<Vec<u8>, PluginError> {
+pub(crate) async fn encryption_secret(
+    store: &dyn Store,
+    settings: &Settings,
+) -> Result<Vec<u8>, PluginError> {
     if let Some(secret) = &settings.key_encryption_secret {
         return Ok(secret.0.as_bytes().to_vec());
     }
@@ -123,7 +126,7 @@ async fn encryption_secret(store: &dyn Store, settings: &Settings) -> Result<Vec
     }
 }
 
-fn ring_start_error(error: RingError) -> PluginError {
+pub(crate) fn ring_start_error(error: RingError) -> PluginError {
     match error {
         RingError::Store(error) => PluginError::Store(error),
         RingError::Unreadable(source) => PluginError::start_with(

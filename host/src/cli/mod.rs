@@ -1,4 +1,5 @@
-//! The command line: `serve`, `plugins` and `config`.
+//! The command line: `serve`, `plugins`, `config`, and with the jwt plugin `keys` and
+//! `jwks check`.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -7,6 +8,9 @@ use clap::{Parser, Subcommand};
 
 use crate::config::{self, ConfigSources, LoadedConfig};
 use crate::plugins::Catalog;
+
+#[cfg(feature = "jwt")]
+mod keys;
 
 /// Passkey authentication server: WebAuthn login that ends in a JWT verifiable from a JWKS.
 #[derive(Debug, Parser)]
@@ -27,7 +31,7 @@ pub struct Cli {
 }
 
 /// The subcommands.
-#[derive(Debug, Clone, Copy, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 pub enum Command {
     /// Start the server and run until SIGINT or SIGTERM.
     Serve,
@@ -36,6 +40,44 @@ pub enum Command {
     Plugins,
     /// Check the configuration, then print it merged, with secrets redacted.
     Config,
+    /// List the signing keys in the store, or force a rotation.
+    #[cfg(feature = "jwt")]
+    Keys {
+        /// What to do with the keys.
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+    /// Check a published JWKS the way Privy reads it.
+    #[cfg(feature = "jwt")]
+    Jwks {
+        /// What to check.
+        #[command(subcommand)]
+        action: JwksAction,
+    },
+}
+
+/// `latchkey keys` subcommands.
+#[cfg(feature = "jwt")]
+#[derive(Debug, Clone, Copy, Subcommand)]
+pub enum KeysAction {
+    /// Print every key: kid, algorithm, state, and when it was created, signs from and
+    /// retires.
+    List,
+    /// Publish the next key now, through the claim every instance uses; it signs once
+    /// publish_ahead has passed.
+    Rotate,
+}
+
+/// `latchkey jwks` subcommands.
+#[cfg(feature = "jwt")]
+#[derive(Debug, Clone, Subcommand)]
+pub enum JwksAction {
+    /// Fetch the JWKS at URL, verify canary tokens of the signing and the next key against
+    /// it, report clock skew, and print the values to enter in Privy's dashboard.
+    Check {
+        /// The public JWKS URL, like https://auth.example.com/.well-known/jwks.json.
+        url: String,
+    },
 }
 
 impl Cli {
@@ -57,6 +99,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve => serve(config).await,
         Command::Plugins => print_plugins(&config),
         Command::Config => print_config(&config),
+        #[cfg(feature = "jwt")]
+        Command::Keys { action } => keys::run(&config, action).await,
+        #[cfg(feature = "jwt")]
+        Command::Jwks {
+            action: JwksAction::Check { url },
+        } => keys::check_jwks(&config, &url).await,
     }
 }
 
