@@ -91,9 +91,15 @@ async fn run() {
         }
     }
 
-    println!("JWKS body: {} bytes; {CONNECTIONS} connections; {ROUNDS} rounds of {ROUND:?} per case", body.len());
+    println!(
+        "JWKS body: {} bytes; {CONNECTIONS} connections; {ROUNDS} rounds of {ROUND:?} per case",
+        body.len()
+    );
     let floor = totals[0].0 as f64 / totals[0].1.as_secs_f64();
-    println!("{:<16} {:>12} {:>16}", "case", "requests/s", "ratio to floor");
+    println!(
+        "{:<16} {:>12} {:>16}",
+        "case", "requests/s", "ratio to floor"
+    );
     for (index, (name, _, _)) in cases.iter().enumerate() {
         let rate = totals[index].0 as f64 / totals[index].1.as_secs_f64();
         println!("{name:<16} {rate:>12.0} {:>16.2}", rate / floor);

@@ -22,7 +22,7 @@ for await (const line of lines) {
     continue;
   }
   try {
-    const { protectedHeader } = await jwtVerify(token, jwks, { algorithms: ["RS256"] });
+    const { protectedHeader } = await jwtVerify(token, jwks, { algorithms: ["RS256", "ES256"] });
     console.log(JSON.stringify({ ok: true, kid: protectedHeader.kid }));
   } catch (error) {
     console.log(JSON.stringify({ ok: false, error: `${error.code ?? "error"}: ${error.message}` }));

@@ -22,8 +22,9 @@ pub struct JwksClaims {
 /// Fetches the JWKS at `jwks_url` and verifies `token` against it with jsonwebtoken, as
 /// strictly as Privy's JWT-based auth:
 ///
-/// - the header's `alg` is RS256, and its `kid` is present and names a key of the JWKS;
-/// - that key is an RSA key whose `alg` is RS256 and whose `use` is `sig`;
+/// - the header's `alg` is RS256 or ES256, and its `kid` names a key of the JWKS;
+/// - that key is of the token's algorithm (RSA for RS256, P-256 for ES256), says that
+///   `alg`, and has `use` `sig`;
 /// - the signature matches, and `exp` and `sub` are present, with `exp` in the future
 ///   and any `nbf` in the past, without leeway.
 ///
@@ -50,8 +51,8 @@ pub async fn verify_with_jwks(jwks_url: &str, token: &str) -> anyhow::Result<Jwk
         .context("the JWKS is not a JSON Web Key Set")?;
 
     let header = jsonwebtoken::decode_header(token).context("the token header is invalid")?;
-    if header.alg != Algorithm::RS256 {
-        bail!("token alg is {:?}: expected RS256", header.alg);
+    if !matches!(header.alg, Algorithm::RS256 | Algorithm::ES256) {
+        bail!("token alg is {:?}: expected RS256 or ES256", header.alg);
     }
     let Some(kid) = header.kid else {
         bail!("token header has no kid");
@@ -59,10 +60,10 @@ pub async fn verify_with_jwks(jwks_url: &str, token: &str) -> anyhow::Result<Jwk
     let Some(jwk) = jwks.find(&kid) else {
         bail!("kid {kid:?} is not in the JWKS at {jwks_url}");
     };
-    check_jwk(jwk)?;
-    let key = DecodingKey::from_jwk(jwk).context("the JWK is not a usable RSA public key")?;
+    check_jwk(jwk, header.alg)?;
+    let key = DecodingKey::from_jwk(jwk).context("the JWK is not a usable public key")?;
 
-    let mut validation = Validation::new(Algorithm::RS256);
+    let mut validation = Validation::new(header.alg);
     validation.set_required_spec_claims(&["exp", "sub"]);
     validation.validate_exp = true;
     validation.validate_nbf = true;
@@ -76,13 +77,27 @@ pub async fn verify_with_jwks(jwks_url: &str, token: &str) -> anyhow::Result<Jwk
     })
 }
 
-/// Checks that `jwk` is an RSA key published for RS256 signatures.
-fn check_jwk(jwk: &Jwk) -> anyhow::Result<()> {
-    if !matches!(jwk.algorithm, AlgorithmParameters::RSA(_)) {
-        bail!("JWK kty is not RSA");
+/// Checks that `jwk` is published for signatures of `alg`: an RSA key for RS256, a P-256
+/// key for ES256.
+fn check_jwk(jwk: &Jwk, alg: Algorithm) -> anyhow::Result<()> {
+    let (type_matches, expected) = match alg {
+        Algorithm::ES256 => (
+            matches!(&jwk.algorithm, AlgorithmParameters::EllipticCurve(ec) if ec.curve == jsonwebtoken::jwk::EllipticCurve::P256),
+            KeyAlgorithm::ES256,
+        ),
+        _ => (
+            matches!(jwk.algorithm, AlgorithmParameters::RSA(_)),
+            KeyAlgorithm::RS256,
+        ),
+    };
+    if !type_matches {
+        bail!("JWK key type does not match token alg {alg:?}");
     }
-    if jwk.common.key_algorithm != Some(KeyAlgorithm::RS256) {
-        bail!("JWK alg is {:?}: expected RS256", jwk.common.key_algorithm);
+    if jwk.common.key_algorithm != Some(expected) {
+        bail!(
+            "JWK alg is {:?}: expected {expected:?}",
+            jwk.common.key_algorithm
+        );
     }
     if jwk.common.public_key_use != Some(PublicKeyUse::Signature) {
         bail!("JWK use is {:?}: expected sig", jwk.common.public_key_use);

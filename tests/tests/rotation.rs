@@ -508,3 +508,33 @@ async fn cli_lists_rotates_and_checks_the_published_jwks() {
     assert!(!ok, "a document that is not a JWKS fails: {report}");
     std::fs::remove_dir_all(&directory).ok();
 }
+
+#[tokio::test]
+async fn es256_host_tokens_verify_from_the_jwks() {
+    let redis = RedisServer::start();
+    let extra = format!("{}algorithm = \"ES256\"\n", config());
+    let host = TestHost::start_with(&Backend::Redis(redis.url()), &extra).await;
+    let token = issue(&host).await;
+    let header = jsonwebtoken::decode_header(&token).unwrap();
+    assert_eq!(header.alg, jsonwebtoken::Algorithm::ES256);
+
+    let (_, jwks) = host.get(JWKS).await;
+    let key = &jwks["keys"][0];
+    assert_eq!(
+        (
+            key["kty"].as_str(),
+            key["crv"].as_str(),
+            key["alg"].as_str()
+        ),
+        (Some("EC"), Some("P-256"), Some("ES256"))
+    );
+    let verified = verify_with_jwks(&host.url(JWKS), &token).await;
+    assert!(verified.is_ok(), "{verified:?}");
+    let mut verifier = CachingVerifier::start(&host.url(JWKS));
+    let answer = verifier.verify(&token).await;
+    assert_eq!(
+        answer["ok"], true,
+        "jose verifies ES256 from the JWKS: {answer}"
+    );
+    verifier.child.kill().await.expect("verifier stopped");
+}

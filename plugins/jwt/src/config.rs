@@ -24,6 +24,9 @@ pub enum Algorithm {
     #[default]
     #[serde(rename = "RS256")]
     Rs256,
+    /// ECDSA with P-256 and SHA-256 (RFC 7518 section 3.4).
+    #[serde(rename = "ES256")]
+    Es256,
 }
 
 impl Algorithm {
@@ -32,6 +35,7 @@ impl Algorithm {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Rs256 => "RS256",
+            Self::Es256 => "ES256",
         }
     }
 }
@@ -40,7 +44,7 @@ impl Algorithm {
 #[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(default)]
 pub struct Config {
-    /// Signing algorithm. Default: RS256.
+    /// Signing algorithm of new keys: RS256 or ES256. Default: RS256.
     pub algorithm: Algorithm,
     /// Modulus size of generated RSA keys, in bits: 2048, 3072 or 4096. Default: 2048.
     pub rsa_bits: usize,

@@ -44,7 +44,7 @@ pub enum KeySetError {
         kid: String,
     },
     /// A key is for an algorithm this build does not sign or verify with.
-    #[error("key {kid:?} has unsupported algorithm {algorithm:?}: expected RS256")]
+    #[error("key {kid:?} has unsupported algorithm {algorithm:?}: expected RS256 or ES256")]
     UnsupportedAlgorithm {
         /// The key's ID.
         kid: String,

@@ -64,7 +64,7 @@ pub use crate::admin::{KeyView, key_views, rotation_json};
 pub use crate::config::{Algorithm, Config};
 pub use crate::error::KeySetError;
 pub use crate::issuer::JwtIssuer;
-pub use crate::keys::{Entry, Key, KeySet, Schedule};
+pub use crate::keys::{Entry, Key, KeySet, PublicKey, Schedule};
 pub use crate::operator::{Check, KeyTool};
 pub use crate::plugin::JwtPlugin;
 pub use crate::ring::{KeyRing, RingError, Rotation};

@@ -128,8 +128,14 @@ impl KeyTool {
                 "the {role} key {kid} is not in the JWKS: a verifier would reject its tokens"
             ));
         };
-        let Some(KeyAlgorithm::RS256) = jwk.common.key_algorithm else {
-            return Check::failed(format!("the {role} key {kid} is not published as RS256"));
+        let algorithm = match jwk.common.key_algorithm {
+            Some(KeyAlgorithm::RS256) => jsonwebtoken::Algorithm::RS256,
+            Some(KeyAlgorithm::ES256) => jsonwebtoken::Algorithm::ES256,
+            other => {
+                return Check::failed(format!(
+                    "the {role} key {kid} is published with alg {other:?}: expected RS256 or ES256"
+                ));
+            }
         };
         let decoding_key = match DecodingKey::from_jwk(jwk) {
             Ok(key) => key,
@@ -137,7 +143,7 @@ impl KeyTool {
                 return Check::failed(format!("the {role} key {kid} is unusable: {error}"));
             }
         };
-        let mut validation = Validation::new(jsonwebtoken::Algorithm::RS256);
+        let mut validation = Validation::new(algorithm);
         validation.leeway = 0;
         validation.set_required_spec_claims(&["exp", "sub"]);
         match &self.settings.audience {

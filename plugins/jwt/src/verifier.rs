@@ -3,6 +3,8 @@
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use latchkey_sdk::capability::{TokenVerifier, VerifiedToken, VerifyError};
@@ -10,23 +12,23 @@ use latchkey_sdk::salvo::async_trait;
 use rsa::traits::PublicKeyParts;
 use serde_json::{Map, Value};
 
-use crate::keys::{Key, KeySet};
+use crate::keys::{Key, KeySet, PublicKey};
 
 /// Maximum token length accepted, in bytes. Tokens this plugin issues are well under 1 KiB
 /// unless callers add large claims, and the limit bounds the work a garbage token causes.
 const MAX_TOKEN_LEN: usize = 8 * 1024;
 
-/// Verifies RS256 JWTs against the public keys of a [`KeySet`].
+/// Verifies RS256 and ES256 JWTs against the public keys of a [`KeySet`].
 ///
-/// Accepts only RS256, so neither `none` nor an HMAC algorithm keyed with a public key
-/// can pass. The header must name a `kid` of the set and carry no `crit` member, and the
-/// signature must match. The claims `exp` and `sub` must be present, and `exp` and any
+/// Each key verifies only its own algorithm, so neither `none`, nor an HMAC algorithm
+/// keyed with a public key, nor another algorithm than the key's can pass. The header
+/// must name a `kid` of the set and carry no `crit` member, and the signature must match. The claims `exp` and `sub` must be present, and `exp` and any
 /// `nbf` must hold within the leeway. When configured, `iss` and `aud` must match, and
 /// without a configured audience a token that has `aud` is rejected, because RFC 7519
 /// section 4.1.3 requires a recipient to reject a token whose audience it is not in.
 #[must_use]
 pub struct JwtVerifier {
-    keys: HashMap<String, DecodingKey>,
+    keys: HashMap<String, (DecodingKey, Algorithm)>,
     validation: Validation,
     max_token_lifetime: Duration,
 }
@@ -41,13 +43,26 @@ impl JwtVerifier {
     /// Creates a verifier for `keys`, with the defaults of [`JwtVerifier::new`].
     pub fn for_keys<'a>(keys: impl Iterator<Item = &'a std::sync::Arc<Key>>) -> Self {
         let keys = keys
-            .map(|key| {
-                let public_key = key.public_key();
-                let decoding_key = DecodingKey::from_rsa_raw_components(
-                    &public_key.n().to_bytes_be(),
-                    &public_key.e().to_bytes_be(),
-                );
-                (key.kid().to_owned(), decoding_key)
+            .filter_map(|key| {
+                let entry = match key.public_key() {
+                    PublicKey::Rsa(public_key) => (
+                        DecodingKey::from_rsa_raw_components(
+                            &public_key.n().to_bytes_be(),
+                            &public_key.e().to_bytes_be(),
+                        ),
+                        Algorithm::RS256,
+                    ),
+                    PublicKey::Ec { x, y } => {
+                        // Coordinates of a parsed P-256 key always decode.
+                        let decoding_key = DecodingKey::from_ec_components(
+                            &URL_SAFE_NO_PAD.encode(x),
+                            &URL_SAFE_NO_PAD.encode(y),
+                        )
+                        .ok()?;
+                        (decoding_key, Algorithm::ES256)
+                    }
+                };
+                Some((key.kid().to_owned(), entry))
             })
             .collect();
 
@@ -115,16 +130,21 @@ impl JwtVerifier {
         }
         // An unknown `alg` such as "none" fails to parse here.
         let header = jsonwebtoken::decode_header(token).map_err(|_| VerifyError::Malformed)?;
-        if header.alg != Algorithm::RS256 || header.crit.is_some() {
+        if !matches!(header.alg, Algorithm::RS256 | Algorithm::ES256) || header.crit.is_some() {
             return Err(VerifyError::Malformed);
         }
-        let key = header
+        let (key, algorithm) = header
             .kid
             .as_deref()
             .and_then(|kid| self.keys.get(kid))
             .ok_or(VerifyError::UnknownKey)?;
+        if header.alg != *algorithm {
+            return Err(VerifyError::Malformed);
+        }
 
-        let data = jsonwebtoken::decode::<Map<String, Value>>(token, key, &self.validation)
+        let mut validation = self.validation.clone();
+        validation.algorithms = vec![*algorithm];
+        let data = jsonwebtoken::decode::<Map<String, Value>>(token, key, &validation)
             .map_err(|error| map_error(error.kind()))?;
         let claims = data.claims;
 
@@ -284,6 +304,35 @@ mod tests {
         assert_eq!(verified.id, verified.claims["jti"].as_str().unwrap());
         let exp = verified.claims["exp"].as_u64().unwrap();
         assert_eq!(verified.expires_at, UNIX_EPOCH + Duration::from_secs(exp));
+    }
+
+    #[test]
+    fn es256_token_verified_and_bound_to_its_key() {
+        let key = std::sync::Arc::new(Key::generate(crate::config::Algorithm::Es256, 0).unwrap());
+        let issuer = JwtIssuer::for_key(std::sync::Arc::clone(&key), TTL);
+        let token = issue(&issuer);
+        let header = jsonwebtoken::decode_header(&token).unwrap();
+        assert_eq!(header.alg, Algorithm::ES256);
+        assert_eq!(
+            token
+                .rsplit('.')
+                .next()
+                .map(|signature| URL_SAFE_NO_PAD.decode(signature).unwrap().len()),
+            Some(64)
+        );
+
+        let keys = [
+            std::sync::Arc::clone(key_set().signing_key()),
+            std::sync::Arc::clone(&key),
+        ];
+        let verifier = JwtVerifier::for_keys(keys.iter());
+        assert_eq!(verifier.verify_token(&token).unwrap().subject, "user-1");
+
+        // An RS256 signature over an ES256 key's kid is algorithm switching.
+        let claims = claims_expiring_at(now() + 600);
+        let switched = sign_rs256(&rs256_header(Some(key.kid())), &claims);
+        let result = verifier.verify_token(&switched);
+        assert!(matches!(result, Err(VerifyError::Malformed)), "{result:?}");
     }
 
     #[test]

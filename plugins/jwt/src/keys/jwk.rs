@@ -7,7 +7,7 @@ use rsa::traits::PublicKeyParts;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::key::Key;
+use super::key::{Key, PublicKey};
 
 /// The public half of one signing key, as published in the JWKS.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -17,20 +17,47 @@ pub(crate) struct Jwk<'a> {
     #[serde(rename = "use")]
     public_key_use: &'static str,
     alg: &'static str,
-    n: String,
-    e: String,
+    #[serde(flatten)]
+    parameters: Parameters,
+}
+
+/// The members of a JWK that depend on the key type (RFC 7518 section 6).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+enum Parameters {
+    Rsa {
+        n: String,
+        e: String,
+    },
+    Ec {
+        crv: &'static str,
+        x: String,
+        y: String,
+    },
 }
 
 impl<'a> Jwk<'a> {
     pub(crate) fn of(key: &'a Key) -> Self {
-        let (n, e) = encoded_components(key.public_key());
+        let (kty, parameters) = match key.public_key() {
+            PublicKey::Rsa(public_key) => {
+                let (n, e) = encoded_components(public_key);
+                ("RSA", Parameters::Rsa { n, e })
+            }
+            PublicKey::Ec { x, y } => (
+                "EC",
+                Parameters::Ec {
+                    crv: "P-256",
+                    x: URL_SAFE_NO_PAD.encode(x),
+                    y: URL_SAFE_NO_PAD.encode(y),
+                },
+            ),
+        };
         Self {
-            kty: "RSA",
+            kty,
             kid: key.kid(),
             public_key_use: "sig",
             alg: key.algorithm().as_str(),
-            n,
-            e,
+            parameters,
         }
     }
 }
@@ -55,6 +82,13 @@ pub(crate) fn thumbprint(public_key: &RsaPublicKey) -> String {
     let (n, e) = encoded_components(public_key);
     // Base64url text needs no JSON escaping, so the canonical form can be written directly.
     let canonical = format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#);
+    URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
+}
+
+/// Returns the RFC 7638 thumbprint of the P-256 point (`x`, `y`).
+pub(crate) fn ec_thumbprint(x: &[u8], y: &[u8]) -> String {
+    let (x, y) = (URL_SAFE_NO_PAD.encode(x), URL_SAFE_NO_PAD.encode(y));
+    let canonical = format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#);
     URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
 }
 
@@ -91,11 +125,40 @@ mod tests {
     #[test]
     fn modulus_has_no_leading_zero() {
         let key = key_set().signing_key();
-        let (n, _) = encoded_components(key.public_key());
+        let PublicKey::Rsa(public_key) = key.public_key() else {
+            panic!("the test key is RSA");
+        };
+        let (n, _) = encoded_components(public_key);
         let bytes = URL_SAFE_NO_PAD.decode(n).unwrap();
         assert_eq!(bytes.len(), 256);
         assert_ne!(bytes[0], 0);
         assert!(!key_set().jwks_json().contains(&b'='));
+    }
+
+    #[test]
+    fn ec_jwk_has_curve_and_coordinates() {
+        let key = Key::generate(crate::config::Algorithm::Es256, 0).unwrap();
+        let jwk = serde_json::to_value(Jwk::of(&key)).unwrap();
+        assert_eq!(jwk["kty"], "EC");
+        assert_eq!(jwk["crv"], "P-256");
+        assert_eq!(jwk["alg"], "ES256");
+        assert_eq!(jwk["use"], "sig");
+        assert_eq!(
+            URL_SAFE_NO_PAD
+                .decode(jwk["x"].as_str().unwrap())
+                .unwrap()
+                .len(),
+            32
+        );
+        assert_eq!(
+            URL_SAFE_NO_PAD
+                .decode(jwk["y"].as_str().unwrap())
+                .unwrap()
+                .len(),
+            32
+        );
+        assert_eq!(jwk.as_object().unwrap().len(), 7);
+        assert_eq!(key.kid().len(), 43);
     }
 
     #[test]

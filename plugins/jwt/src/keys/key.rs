@@ -3,13 +3,15 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ring::rand::SystemRandom;
-use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
+use ring::signature::{
+    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _, RSA_PKCS1_SHA256, RsaKeyPair,
+};
 use rsa::pkcs8::{EncodePrivateKey, SecretDocument};
 use rsa::traits::PublicKeyParts;
 use rsa::{RsaPrivateKey, RsaPublicKey};
 
 use super::generate::generate_private_key;
-use super::jwk::thumbprint;
+use super::jwk::{ec_thumbprint, thumbprint};
 use crate::config::Algorithm;
 use crate::error::KeySetError;
 
@@ -27,11 +29,37 @@ pub struct Key {
     kid: String,
     algorithm: Algorithm,
     created_at: u64,
-    key_pair: RsaKeyPair,
+    material: Material,
     random: SystemRandom,
     /// The private key as PKCS#8 DER, the form it is stored in, zeroized on drop.
     pkcs8: SecretDocument,
-    public_key: RsaPublicKey,
+}
+
+/// The parsed key pair of one algorithm.
+enum Material {
+    Rsa {
+        key_pair: RsaKeyPair,
+        public_key: RsaPublicKey,
+    },
+    /// A P-256 key pair and its public point, uncompressed: `0x04`, then x, then y.
+    Ec {
+        key_pair: EcdsaKeyPair,
+        public_point: Vec<u8>,
+    },
+}
+
+/// The public half of a key, as the JWKS publishes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PublicKey<'a> {
+    /// An RSA public key.
+    Rsa(&'a RsaPublicKey),
+    /// A P-256 point, each coordinate 32 big-endian bytes.
+    Ec {
+        /// The x coordinate.
+        x: &'a [u8],
+        /// The y coordinate.
+        y: &'a [u8],
+    },
 }
 
 impl Key {
@@ -62,7 +90,49 @@ impl Key {
     pub fn generate(algorithm: Algorithm, bits: usize) -> Result<Self, KeySetError> {
         match algorithm {
             Algorithm::Rs256 => Self::new(generate_private_key(bits)?, SystemTime::now()),
+            Algorithm::Es256 => {
+                let random = SystemRandom::new();
+                let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &random)
+                    .map_err(|_| KeySetError::Random)?;
+                let created_at = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |elapsed| elapsed.as_secs());
+                Self::from_ec_pkcs8(None, created_at, pkcs8.as_ref())
+            }
         }
+    }
+
+    /// Creates an ES256 key from its PKCS#8 DER, with the RFC 7638 thumbprint as `kid`
+    /// when `kid` is `None`.
+    pub(crate) fn from_ec_pkcs8(
+        kid: Option<String>,
+        created_at: u64,
+        der: &[u8],
+    ) -> Result<Self, KeySetError> {
+        let random = SystemRandom::new();
+        let key_pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der, &random)
+            .map_err(|source| KeySetError::KeyRejected {
+                kid: kid.clone().unwrap_or_default(),
+                source,
+            })?;
+        let public_point = key_pair.public_key().as_ref().to_vec();
+        let (x, y) = public_point[1..].split_at(32);
+        let kid = kid.unwrap_or_else(|| ec_thumbprint(x, y));
+        let pkcs8 = SecretDocument::try_from(der).map_err(|source| KeySetError::Encoding {
+            kid: kid.clone(),
+            source: source.into(),
+        })?;
+        Ok(Self {
+            kid,
+            algorithm: Algorithm::Es256,
+            created_at,
+            material: Material::Ec {
+                key_pair,
+                public_point,
+            },
+            random,
+            pkcs8,
+        })
     }
 
     /// Creates a key from its stored parts, `created_at` in seconds since the Unix epoch.
@@ -90,10 +160,12 @@ impl Key {
             kid,
             algorithm,
             created_at,
-            key_pair,
+            material: Material::Rsa {
+                key_pair,
+                public_key: private_key.to_public_key(),
+            },
             random: SystemRandom::new(),
             pkcs8,
-            public_key: private_key.to_public_key(),
         })
     }
 
@@ -115,33 +187,53 @@ impl Key {
         UNIX_EPOCH + Duration::from_secs(self.created_at)
     }
 
-    /// Returns the modulus size in bits.
+    /// Returns the key size in bits: the RSA modulus, or 256 for P-256.
     #[must_use]
     pub fn bits(&self) -> usize {
-        self.public_key.n().bits()
+        match &self.material {
+            Material::Rsa { public_key, .. } => public_key.n().bits(),
+            Material::Ec { .. } => 256,
+        }
     }
 
     /// Returns the public key.
     #[must_use]
-    pub fn public_key(&self) -> &RsaPublicKey {
-        &self.public_key
+    pub fn public_key(&self) -> PublicKey<'_> {
+        match &self.material {
+            Material::Rsa { public_key, .. } => PublicKey::Rsa(public_key),
+            Material::Ec { public_point, .. } => {
+                let (x, y) = public_point[1..].split_at(32);
+                PublicKey::Ec { x, y }
+            }
+        }
     }
 
-    /// Returns the length of a signature, the modulus length in bytes.
+    /// Returns the length of a signature: the RSA modulus length in bytes, or 64 for
+    /// ES256, whose JWS signature is r and s of 32 bytes each.
     pub(crate) fn signature_len(&self) -> usize {
-        self.key_pair.public().modulus_len()
+        match &self.material {
+            Material::Rsa { key_pair, .. } => key_pair.public().modulus_len(),
+            Material::Ec { .. } => 64,
+        }
     }
 
-    /// Signs `message` with RSASSA-PKCS1-v1_5 and SHA-256, the RS256 of RFC 7518
-    /// section 3.3, and returns the signature.
+    /// Signs `message` with RSASSA-PKCS1-v1_5 and SHA-256 (RS256, RFC 7518 section 3.3) or
+    /// ECDSA P-256 with SHA-256 (ES256, section 3.4), and returns the signature.
     ///
     /// `ring` exponentiates in constant time and checks the signature against the public
     /// key before returning it, so a computation fault does not leak the private key.
     pub(crate) fn sign(&self, message: &[u8]) -> Result<Vec<u8>, ring::error::Unspecified> {
-        let mut signature = vec![0; self.signature_len()];
-        self.key_pair
-            .sign(&RSA_PKCS1_SHA256, &self.random, message, &mut signature)?;
-        Ok(signature)
+        match &self.material {
+            Material::Rsa { key_pair, .. } => {
+                let mut signature = vec![0; self.signature_len()];
+                key_pair.sign(&RSA_PKCS1_SHA256, &self.random, message, &mut signature)?;
+                Ok(signature)
+            }
+            // The fixed form is r then s, the JWS encoding of RFC 7518 section 3.4.
+            Material::Ec { key_pair, .. } => {
+                Ok(key_pair.sign(&self.random, message)?.as_ref().to_vec())
+            }
+        }
     }
 
     pub(crate) fn created_at_secs(&self) -> u64 {
@@ -173,7 +265,10 @@ mod tests {
     #[test]
     fn kid_is_thumbprint() {
         let key = key_set().signing_key();
-        assert_eq!(key.kid(), thumbprint(key.public_key()));
+        let PublicKey::Rsa(public_key) = key.public_key() else {
+            panic!("the test key is RSA");
+        };
+        assert_eq!(key.kid(), thumbprint(public_key));
         assert_eq!(key.kid().len(), 43);
         assert_eq!(key.bits(), 2048);
     }

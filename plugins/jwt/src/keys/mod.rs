@@ -9,6 +9,6 @@ mod stored;
 
 #[cfg(test)]
 pub(crate) use self::generate::generate_private_key;
-pub use self::key::Key;
+pub use self::key::{Key, PublicKey};
 pub(crate) use self::set::unix_now;
 pub use self::set::{Entry, KeySet, Schedule};

@@ -127,6 +127,7 @@ fn decode_key(stored: StoredKey, cipher: Option<&KeyCipher>) -> Result<Entry, Ke
     } = stored;
     let algorithm = match alg.as_str() {
         "RS256" => Algorithm::Rs256,
+        "ES256" => Algorithm::Es256,
         _ => {
             return Err(KeySetError::UnsupportedAlgorithm {
                 kid,
@@ -145,11 +146,16 @@ fn decode_key(stored: StoredKey, cipher: Option<&KeyCipher>) -> Result<Entry, Ke
         },
         None => bytes,
     };
-    let private_key = match RsaPrivateKey::from_pkcs8_der(&der) {
-        Ok(private_key) => private_key,
-        Err(source) => return Err(KeySetError::Pkcs8 { kid, source }),
+    let key = match algorithm {
+        Algorithm::Rs256 => {
+            let private_key = match RsaPrivateKey::from_pkcs8_der(&der) {
+                Ok(private_key) => private_key,
+                Err(source) => return Err(KeySetError::Pkcs8 { kid, source }),
+            };
+            Key::from_parts(kid, algorithm, created_at, private_key)?
+        }
+        Algorithm::Es256 => Key::from_ec_pkcs8(Some(kid), created_at, &der)?,
     };
-    let key = Key::from_parts(kid, algorithm, created_at, private_key)?;
     Ok(Entry {
         key: Arc::new(key),
         activates_at: activates_at.unwrap_or(created_at),
@@ -183,6 +189,19 @@ mod tests {
         assert_eq!(after.created_at(), before.created_at());
         assert_eq!(after.public_key(), before.public_key());
         assert_eq!(decoded.jwks_json(), original.jwks_json());
+    }
+
+    #[test]
+    fn es256_key_round_trips() {
+        let key = Key::generate(Algorithm::Es256, 0).unwrap();
+        let kid = key.kid().to_owned();
+        let set = KeySet::new(vec![key]).unwrap();
+        let decoded = KeySet::from_stored(&set.to_stored(SECRET).unwrap(), SECRET).unwrap();
+        let after = decoded.signing_key();
+        assert_eq!(after.kid(), kid);
+        assert_eq!(after.algorithm(), Algorithm::Es256);
+        assert_eq!(after.public_key(), set.signing_key().public_key());
+        assert_eq!(decoded.jwks_json(), set.jwks_json());
     }
 
     #[test]
