@@ -1,6 +1,9 @@
 //! A Latchkey host started in the test process on a free port.
 
-use std::sync::Once;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Once};
+
+use latchkey_sdk::capability::{TokenIssuer, TokenVerifier};
 
 use latchkey::config::{self, ConfigSources};
 use latchkey::server::RunningServer;
@@ -97,6 +100,32 @@ impl TestHost {
     #[must_use]
     pub fn server(&self) -> &RunningServer {
         &self.server
+    }
+
+    /// Returns the host's token issuer capability.
+    ///
+    /// # Panics
+    ///
+    /// When no plugin provides one.
+    #[must_use]
+    pub fn issuer(&self) -> Arc<dyn TokenIssuer> {
+        self.server
+            .capabilities()
+            .get::<dyn TokenIssuer>()
+            .expect("the jwt plugin provides a token issuer")
+    }
+
+    /// Returns the host's token verifier capability.
+    ///
+    /// # Panics
+    ///
+    /// When no plugin provides one.
+    #[must_use]
+    pub fn verifier(&self) -> Arc<dyn TokenVerifier> {
+        self.server
+            .capabilities()
+            .get::<dyn TokenVerifier>()
+            .expect("the jwt plugin provides a token verifier")
     }
 
     /// Sends `GET path` and returns the status and the JSON body (`Null` if not JSON).
@@ -282,4 +311,26 @@ fn init_logging() {
             .with_test_writer()
             .try_init();
     });
+}
+
+/// Returns the `latchkey` binary that `cargo test --workspace` built beside the running
+/// test executable, for tests that run it as a process.
+///
+/// # Panics
+///
+/// When the binary has not been built.
+#[must_use]
+pub fn latchkey_binary() -> PathBuf {
+    let test_exe = std::env::current_exe().expect("test executable path");
+    let profile_dir = test_exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test executable in <target>/<profile>/deps");
+    let binary = profile_dir.join("latchkey");
+    assert!(
+        binary.is_file(),
+        "{} not found: run `cargo build -p latchkey` first",
+        binary.display()
+    );
+    binary
 }

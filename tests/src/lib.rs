@@ -12,6 +12,6 @@ mod jwks;
 mod redis_server;
 
 pub use self::device::{Device, ORIGIN, RP_ID};
-pub use self::host::{Backend, TestHost};
+pub use self::host::{Backend, TestHost, latchkey_binary};
 pub use self::jwks::{JwksClaims, verify_with_jwks};
 pub use self::redis_server::RedisServer;

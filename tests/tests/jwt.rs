@@ -2,13 +2,12 @@
 //! the token verifier's rejections.
 
 use std::future::Future;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use latchkey_sdk::capability::{TokenIssuer, TokenRequest, TokenVerifier, VerifyError};
+use latchkey_sdk::capability::{TokenRequest, VerifyError};
 use latchkey_tests::{Backend, RedisServer, TestHost, verify_with_jwks};
 use redis::AsyncCommands;
 use reqwest::StatusCode;
@@ -30,23 +29,9 @@ async fn bounded<F: Future>(test: F) -> F::Output {
         .expect("test finished within 60 seconds")
 }
 
-fn issuer_of(host: &TestHost) -> Arc<dyn TokenIssuer> {
-    host.server()
-        .capabilities()
-        .get::<dyn TokenIssuer>()
-        .expect("the jwt plugin provides a token issuer")
-}
-
-fn verifier_of(host: &TestHost) -> Arc<dyn TokenVerifier> {
-    host.server()
-        .capabilities()
-        .get::<dyn TokenVerifier>()
-        .expect("the jwt plugin provides a token verifier")
-}
-
 async fn issue(host: &TestHost, subject: &str) -> String {
     let request = TokenRequest::new(subject).claim("credentialID", "cred-1");
-    issuer_of(host)
+    host.issuer()
         .issue(request)
         .await
         .expect("token issued")
@@ -221,7 +206,7 @@ async fn hosts_on_one_redis_share_keys() {
         assert_eq!(verified.claims["credentialID"], "cred-1");
         assert!(kids(&second_jwks).contains(&verified.kid));
 
-        let from_second = verifier_of(&second).verify(&token).await;
+        let from_second = second.verifier().verify(&token).await;
         assert_eq!(from_second.expect("second host verifies").subject, "user-1");
         first.stop().await;
         second.stop().await;
@@ -245,7 +230,8 @@ async fn restarted_host_keeps_its_key() {
             .await
             .expect("a token issued before the restart verifies with the new JWKS");
         assert_eq!(verified.claims["sub"], "user-1");
-        let verified = verifier_of(&after)
+        let verified = after
+            .verifier()
             .verify(&token)
             .await
             .expect("the restarted host's verifier accepts the token");
@@ -338,7 +324,7 @@ impl Forger {
     }
 
     async fn verify(&self, token: &str) -> Result<String, VerifyError> {
-        let verified = verifier_of(&self.host).verify(token).await?;
+        let verified = self.host.verifier().verify(token).await?;
         Ok(verified.subject)
     }
 }

@@ -2,14 +2,14 @@
 //! headers, client addresses behind proxies, store outages and bad rules.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use latchkey_tests::{Backend, RedisServer, TestHost};
+use latchkey_tests::{Backend, RedisServer, TestHost, latchkey_binary};
 use redis::AsyncCommands;
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
@@ -521,26 +521,6 @@ impl Drop for ServeProcess {
             let _ = self.child.wait();
         }
     }
-}
-
-/// Returns the `latchkey` binary beside this test's `deps` folder: `cargo test
-/// --workspace` builds it, because the host package has integration tests.
-///
-/// NOTE: `cargo test -p latchkey-tests` alone does not rebuild it, so it may be older
-/// than the host sources.
-fn latchkey_binary() -> PathBuf {
-    let test_exe = std::env::current_exe().expect("test executable path");
-    let profile_dir = test_exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("test executable in <target>/<profile>/deps");
-    let binary = profile_dir.join("latchkey");
-    assert!(
-        binary.is_file(),
-        "{} not found: run `cargo build -p latchkey` first",
-        binary.display()
-    );
-    binary
 }
 
 /// Reads `stdout` line by line on a thread until it closes, so the child never blocks

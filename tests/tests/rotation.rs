@@ -4,13 +4,12 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use latchkey_sdk::capability::{TokenIssuer, TokenRequest, TokenVerifier, VerifyError};
-use latchkey_tests::{Backend, RedisServer, TestHost, verify_with_jwks};
+use latchkey_sdk::capability::{TokenRequest, VerifyError};
+use latchkey_tests::{Backend, RedisServer, TestHost, latchkey_binary, verify_with_jwks};
 use redis::AsyncCommands;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -51,22 +50,8 @@ async fn start(redis: &RedisServer) -> TestHost {
     TestHost::start_with(&Backend::Redis(redis.url()), &config()).await
 }
 
-fn issuer_of(host: &TestHost) -> Arc<dyn TokenIssuer> {
-    host.server()
-        .capabilities()
-        .get::<dyn TokenIssuer>()
-        .expect("the jwt plugin provides a token issuer")
-}
-
-fn verifier_of(host: &TestHost) -> Arc<dyn TokenVerifier> {
-    host.server()
-        .capabilities()
-        .get::<dyn TokenVerifier>()
-        .expect("the jwt plugin provides a token verifier")
-}
-
 async fn issue(host: &TestHost) -> String {
-    issuer_of(host)
+    host.issuer()
         .issue(TokenRequest::new("user-1"))
         .await
         .expect("token issued")
@@ -294,7 +279,7 @@ async fn restarted_host_verifies_old_tokens_until_their_key_retires() {
     let host = start(&redis).await;
     assert_ne!(kid_of(&issue(&host).await), old_kid);
     assert!(
-        verifier_of(&host).verify(&old).await.is_ok(),
+        host.verifier().verify(&old).await.is_ok(),
         "restart keeps old keys"
     );
     assert!(jwks_kids(&host).await.contains(&old_kid));
@@ -306,7 +291,7 @@ async fn restarted_host_verifies_old_tokens_until_their_key_retires() {
         !jwks_kids(&host).await.contains(&old_kid),
         "retired key unpublished"
     );
-    let result = verifier_of(&host).verify(&old).await;
+    let result = host.verifier().verify(&old).await;
     assert!(matches!(result, Err(VerifyError::UnknownKey)), "{result:?}");
 }
 
@@ -428,22 +413,6 @@ async fn instance_writes_back_a_key_set_the_store_lost() {
         kid,
         "a new instance signs with the same key"
     );
-}
-
-/// Returns the `latchkey` binary that `cargo test --workspace` built beside this test.
-fn latchkey_binary() -> PathBuf {
-    let test_exe = std::env::current_exe().expect("test executable path");
-    let profile_dir = test_exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("test executable in <target>/<profile>/deps");
-    let binary = profile_dir.join("latchkey");
-    assert!(
-        binary.is_file(),
-        "{} missing: run cargo test --workspace",
-        binary.display()
-    );
-    binary
 }
 
 /// Runs `latchkey --config <file> <args>` and returns whether it succeeded and its output.

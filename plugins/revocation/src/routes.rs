@@ -68,6 +68,32 @@ fn render_oauth_error(res: &mut Response, status: StatusCode, code: &str, descri
     ));
 }
 
+/// Reads the form body of an OAuth endpoint and returns its one non-empty `token` field,
+/// or writes the OAuth error and returns `None`. `purpose` completes the hint of the error,
+/// like "revoke" in "send token=<the token to revoke>".
+async fn read_token_field(req: &mut Request, res: &mut Response, purpose: &str) -> Option<String> {
+    let form = match read_form(req).await {
+        Ok(form) => form,
+        Err(error) => {
+            render_oauth_error(res, error.status(), "invalid_request", error.message());
+            return None;
+        }
+    };
+    match form_field(&form, "token") {
+        Ok(Some(token)) if !token.is_empty() => Some(token.to_owned()),
+        Ok(_) => {
+            let message =
+                format!("form field token is missing: send token=<the token to {purpose}>");
+            render_oauth_error(res, StatusCode::BAD_REQUEST, "invalid_request", &message);
+            None
+        }
+        Err(message) => {
+            render_oauth_error(res, StatusCode::BAD_REQUEST, "invalid_request", &message);
+            None
+        }
+    }
+}
+
 /// Returns the value of form field `name`, refusing a repeated field (RFC 6749 section 3.2).
 fn form_field<'a>(form: &'a [(String, String)], name: &str) -> Result<Option<&'a str>, String> {
     let mut values = form.iter().filter(|(field, _)| field == name);
@@ -207,30 +233,10 @@ struct RevokeToken(Arc<Revocation>);
 #[async_trait]
 impl Handler for RevokeToken {
     async fn handle(&self, req: &mut Request, _: &mut Depot, res: &mut Response, _: &mut FlowCtrl) {
-        let form = match read_form(req).await {
-            Ok(form) => form,
-            Err(error) => {
-                render_oauth_error(res, error.status(), "invalid_request", error.message());
-                return;
-            }
+        let Some(token) = read_token_field(req, res, "revoke").await else {
+            return;
         };
-        let token = match form_field(&form, "token") {
-            Ok(Some(token)) if !token.is_empty() => token,
-            Ok(_) => {
-                render_oauth_error(
-                    res,
-                    StatusCode::BAD_REQUEST,
-                    "invalid_request",
-                    "form field token is missing: send token=<the token to revoke>",
-                );
-                return;
-            }
-            Err(message) => {
-                render_oauth_error(res, StatusCode::BAD_REQUEST, "invalid_request", &message);
-                return;
-            }
-        };
-        match self.0.revoke_any(token).await {
+        match self.0.revoke_any(&token).await {
             // RFC 7009 defines no body; an empty object keeps the answer JSON like the rest.
             Ok(_) => res.render(Json(json!({}))),
             Err(error) => res.render(error),
@@ -323,30 +329,10 @@ impl Handler for Introspect {
             error.render(res);
             return;
         }
-        let form = match read_form(req).await {
-            Ok(form) => form,
-            Err(error) => {
-                render_oauth_error(res, error.status(), "invalid_request", error.message());
-                return;
-            }
+        let Some(token) = read_token_field(req, res, "check").await else {
+            return;
         };
-        let token = match form_field(&form, "token") {
-            Ok(Some(token)) if !token.is_empty() => token,
-            Ok(_) => {
-                render_oauth_error(
-                    res,
-                    StatusCode::BAD_REQUEST,
-                    "invalid_request",
-                    "form field token is missing: send token=<the token to check>",
-                );
-                return;
-            }
-            Err(message) => {
-                render_oauth_error(res, StatusCode::BAD_REQUEST, "invalid_request", &message);
-                return;
-            }
-        };
-        let result = self.0.introspect(token).await;
+        let result = self.0.introspect(&token).await;
         render(res, result);
     }
 }
