@@ -121,14 +121,14 @@ fn print_plugins(config: &LoadedConfig) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
-        "{:<20} {:<10} {:<8} {:>6}  {:<10} {:<28} requires",
-        "name", "version", "enabled", "order", "source", "provides"
+        "{:<20} {:<10} {:<8} {:>6}  {:<10} {:<34} {:<30} uses",
+        "name", "version", "enabled", "order", "source", "provides", "requires"
     )?;
     for entry in catalog.entries() {
         let plugin = &entry.plugin;
         writeln!(
             out,
-            "{:<20} {:<10} {:<8} {:>6}  {:<10} {:<28} {}",
+            "{:<20} {:<10} {:<8} {:>6}  {:<10} {:<34} {:<30} {}",
             plugin.name(),
             plugin.version(),
             if entry.enabled { "yes" } else { "no" },
@@ -136,6 +136,7 @@ fn print_plugins(config: &LoadedConfig) -> anyhow::Result<()> {
             entry.source.to_string(),
             list_or_dash(&plugin.provides()),
             list_or_dash(&plugin.requires()),
+            list_or_dash(&plugin.uses()),
         )?;
     }
     Ok(())
