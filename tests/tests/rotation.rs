@@ -507,3 +507,94 @@ async fn es256_host_tokens_verify_from_the_jwks() {
     );
     verifier.child.kill().await.expect("verifier stopped");
 }
+
+#[tokio::test]
+async fn keys_survive_a_lost_set_and_a_new_instance() {
+    let redis = RedisServer::start();
+    let first = start(&redis).await;
+    let token = issue(&first).await;
+    let mut connection = redis.connection().await;
+    let _: () = connection.del("latchkey:jwt:keyset").await.unwrap();
+
+    // A new instance finds no set and stores a new one before the first writes its back.
+    let newcomer = start(&redis).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    for host in [&first, &newcomer] {
+        assert!(
+            jwks_kids(host).await.contains(&kid_of(&token)),
+            "the old key stays published"
+        );
+        assert!(host.verifier().verify(&token).await.is_ok());
+    }
+    let later = start(&redis).await;
+    assert_eq!(
+        kid_of(&issue(&later).await),
+        kid_of(&token),
+        "the old key still signs"
+    );
+}
+
+#[tokio::test]
+async fn development_secret_written_back_with_the_set() {
+    let redis = RedisServer::start();
+    let without_secret = config().replace(
+        &format!("key_encryption_secret = \"{ENCRYPTION_SECRET}\"\n"),
+        "",
+    );
+    let backend = Backend::Redis(redis.url());
+    let host = TestHost::start_with(&backend, &without_secret).await;
+    let kid = kid_of(&issue(&host).await);
+    let mut connection = redis.connection().await;
+    let _: () = redis::cmd("FLUSHALL")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+
+    let restarted = TestHost::try_start(&backend, &without_secret).await;
+    let restarted = restarted.expect("the written-back set decrypts");
+    assert_eq!(kid_of(&issue(&restarted).await), kid);
+}
+
+#[tokio::test]
+async fn set_with_every_key_retired_refused() {
+    let redis = RedisServer::start();
+    let host = start(&redis).await;
+    let kid = kid_of(&issue(&host).await);
+    let mut connection = redis.connection().await;
+    let stored: Vec<u8> = connection.get("latchkey:jwt:keyset").await.unwrap();
+    let mut set: Value = serde_json::from_slice(&stored).unwrap();
+    for key in set["keys"].as_array_mut().unwrap() {
+        key["retires_at"] = 1.into();
+    }
+    let tampered = serde_json::to_vec(&set).unwrap();
+    let _: () = connection
+        .set("latchkey:jwt:keyset", &tampered)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+
+    assert_eq!(
+        jwks_kids(&host).await,
+        std::slice::from_ref(&kid),
+        "the running host keeps its set"
+    );
+    let error = TestHost::try_start(&Backend::Redis(redis.url()), &config())
+        .await
+        .expect_err("a set that publishes nothing stops start-up");
+    assert!(
+        format!("{error:#}").contains("publishes no key"),
+        "{error:#}"
+    );
+    let after: Vec<u8> = connection.get("latchkey:jwt:keyset").await.unwrap();
+    assert_eq!(after, tampered, "never overwritten");
+}
+
+#[tokio::test]
+async fn jwks_answers_head() {
+    let redis = RedisServer::start();
+    let host = start(&redis).await;
+    let response = host.http().head(host.url(JWKS)).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers().contains_key("etag"));
+}

@@ -16,6 +16,9 @@ const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
 /// Clock skew past which a check fails: more than the default leeway.
 const MAX_SKEW: Duration = Duration::from_secs(60);
 
+/// Largest JWKS body read. A JWKS of a few keys is a few KiB.
+const MAX_BODY: usize = 1024 * 1024;
+
 async fn open(config: &LoadedConfig) -> anyhow::Result<KeyTool> {
     let store = crate::store::open(&config.settings.store).await?;
     let server = &config.settings.server;
@@ -78,18 +81,17 @@ pub(super) async fn check_jwks(config: &LoadedConfig, url: &str) -> anyhow::Resu
         .with_context(|| format!("GET {url} failed"))?
         .error_for_status()
         .with_context(|| format!("GET {url} did not answer 200"))?;
-    let date = response
-        .headers()
-        .get("date")
-        .and_then(|value| value.to_str().ok())
-        .map(str::to_owned);
-    let body = response
-        .bytes()
-        .await
-        .context("the JWKS body could not be read")?;
+    // The skew is read when the headers arrive, before the body takes any time.
+    let skew = skew_check(
+        response
+            .headers()
+            .get("date")
+            .and_then(|value| value.to_str().ok()),
+    );
+    let body = read_capped(response).await?;
 
     let mut checks = tool.check(&body);
-    checks.push(skew_check(date.as_deref()));
+    checks.push(skew);
     let mut out = std::io::stdout().lock();
     for check in &checks {
         let mark = if check.passed { "ok  " } else { "FAIL" };
@@ -104,6 +106,22 @@ pub(super) async fn check_jwks(config: &LoadedConfig, url: &str) -> anyhow::Resu
         anyhow::bail!("{failed} of {} checks failed", checks.len());
     }
     Ok(())
+}
+
+/// Reads the body of `response`, refusing one over [`MAX_BODY`].
+async fn read_capped(mut response: reqwest::Response) -> anyhow::Result<Vec<u8>> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .context("the JWKS body could not be read")?
+    {
+        if body.len() + chunk.len() > MAX_BODY {
+            anyhow::bail!("the JWKS body is larger than {MAX_BODY} bytes: not a JWKS");
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// Compares the server's `Date` with this machine's clock; tokens carry times that both

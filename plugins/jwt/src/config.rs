@@ -140,6 +140,9 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+/// Longest `retain`, in seconds: a year. Keys kept longer would pile up in the JWKS.
+const RETAIN_MAX: u64 = 31_536_000 + 86_400;
+
 /// Shortest `key_encryption_secret`, in characters.
 const MIN_SECRET_CHARS: usize = 16;
 
@@ -180,7 +183,7 @@ impl Config {
             .key_encryption_secret
             .filter(|secret| !secret.is_empty())
         {
-            Some(secret) if secret.chars().count() < MIN_SECRET_CHARS => {
+            Some(secret) if secret.trim().chars().count() < MIN_SECRET_CHARS => {
                 return Err(section.invalid(
                     "key_encryption_secret",
                     format!(
@@ -238,11 +241,17 @@ impl Config {
             ));
         }
         if publish_ahead >= self.rotate_every {
+            let derived = if self.publish_ahead.is_none() {
+                " (the default, jwks_max_age + refresh_every + 60)"
+            } else {
+                ""
+            };
             return Err(section.invalid(
                 "publish_ahead",
                 format!(
-                    "{publish_ahead} seconds is not shorter than rotate_every ({} s): a key \
-                     must be published before the next rotation is due",
+                    "{publish_ahead} seconds{derived} is not shorter than rotate_every ({} s): \
+                     a key must be published before the next rotation is due; raise \
+                     rotate_every or lower jwks_max_age",
                     self.rotate_every
                 ),
             ));
@@ -261,6 +270,7 @@ impl Config {
                 ),
             ));
         }
+        check_range(section, "retain", retain, &(retain_floor..=RETAIN_MAX))?;
         Ok(Schedule {
             rotate_every: Duration::from_secs(self.rotate_every),
             publish_ahead: Duration::from_secs(publish_ahead),

@@ -34,6 +34,9 @@ pub enum KeySetError {
     /// The operating system's random source failed.
     #[error("the random source failed")]
     Random,
+    /// Every key of the stored set has retired.
+    #[error("stored key set publishes no key: every key has retired")]
+    NothingPublished,
     /// The key set contains no key.
     #[error("key set contains no keys")]
     Empty,

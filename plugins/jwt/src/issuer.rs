@@ -126,7 +126,11 @@ impl JwtIssuer {
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(signature, &mut token);
 
-        let expires_at = UNIX_EPOCH + Duration::from_secs(expires_at);
+        // `issued_at` is the clock's reading and the lifetime at most 30 days, so the sum is
+        // a representable time; the fallback is never reached in practice.
+        let expires_at = UNIX_EPOCH
+            .checked_add(Duration::from_secs(expires_at))
+            .unwrap_or(UNIX_EPOCH);
         Ok(IssuedToken::new(token, id, expires_at))
     }
 }

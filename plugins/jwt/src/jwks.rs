@@ -16,6 +16,7 @@ pub(crate) const JWKS_PATH: &str = ".well-known/jwks.json";
 
 /// Serves the JWKS document of the current snapshot, serialized once per key set change,
 /// with an `ETag` that answers `If-None-Match` with 304.
+#[derive(Clone)]
 pub(crate) struct JwksHandler {
     ring: Arc<KeyRing>,
     cache_control: HeaderValue,
@@ -31,9 +32,9 @@ impl JwksHandler {
         })
     }
 
-    /// Returns the router that serves this handler at [`JWKS_PATH`].
+    /// Returns the router that serves this handler at [`JWKS_PATH`], for GET and HEAD.
     pub(crate) fn into_router(self) -> Router {
-        Router::with_path(JWKS_PATH).get(self)
+        Router::with_path(JWKS_PATH).get(self.clone()).head(self)
     }
 }
 

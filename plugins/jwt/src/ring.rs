@@ -17,7 +17,8 @@ use sha2::{Digest, Sha256};
 use crate::config::Settings;
 use crate::error::KeySetError;
 use crate::issuer::JwtIssuer;
-use crate::keys::{KeySet, unix_now};
+use crate::keys::{Entry, KeySet, unix_now};
+use crate::plugin::DEVELOPMENT_SECRET_KEY;
 use crate::verifier::JwtVerifier;
 
 /// Store key of the key set, under the host's `store.key_prefix`.
@@ -166,6 +167,12 @@ impl KeyRing {
         let Some(bytes) = self.store.get(KEY_SET_KEY).await? else {
             // The store lost the set, as an emptied or failed-over Redis does. Writing the
             // one this instance holds keeps every instance on the keys verifiers know.
+            if self.settings.key_encryption_secret.is_none() {
+                // Without the development secret the written-back set could not be read.
+                self.store
+                    .insert_new(DEVELOPMENT_SECRET_KEY, &self.secret, None)
+                    .await?;
+            }
             if self
                 .store
                 .insert_new(KEY_SET_KEY, &current.stored, None)
@@ -183,7 +190,14 @@ impl KeyRing {
             self.replace(build(bytes, keys, &self.settings, now));
             return Ok(true);
         }
-        let keys = KeySet::from_stored(&bytes, &self.secret).map_err(RingError::Unreadable)?;
+        let keys = read_set(&bytes, &self.secret, now)?;
+        if let Some(merged) = self
+            .restore_lost_keys(&current.keys, &keys, &bytes, now)
+            .await?
+        {
+            self.replace(merged);
+            return Ok(true);
+        }
         let snapshot = build(bytes, keys, &self.settings, now);
         tracing::info!(
             signing_kid = %snapshot.issuer.kid(),
@@ -192,6 +206,63 @@ impl KeyRing {
         );
         self.replace(snapshot);
         Ok(true)
+    }
+
+    /// Puts back the keys this instance publishes that the stored set lacks, which happens
+    /// only when the store lost the set and another instance stored a new one: tokens
+    /// signed with the lost keys would stop verifying everywhere. A key this instance has
+    /// not published yet is published for `publish_ahead` before it may sign. Returns the
+    /// snapshot of the merged set once it is stored, or `None` when nothing was lost or
+    /// another writer came first.
+    async fn restore_lost_keys(
+        &self,
+        ours: &KeySet,
+        stored: &KeySet,
+        stored_bytes: &[u8],
+        now: u64,
+    ) -> Result<Option<Snapshot>, RingError> {
+        let lost: Vec<&Entry> = ours
+            .entries()
+            .iter()
+            .filter(|entry| entry.retires_at.is_none_or(|at| at > now))
+            .filter(|entry| stored.get(entry.key.kid()).is_none())
+            .collect();
+        if lost.is_empty() {
+            return Ok(None);
+        }
+        let earliest_new_signing = now + self.settings.schedule.publish_ahead.as_secs();
+        let mut entries: Vec<Entry> = stored
+            .entries()
+            .iter()
+            .map(|entry| {
+                let mut entry = entry.clone();
+                if ours.get(entry.key.kid()).is_none() {
+                    entry.activates_at = entry.activates_at.max(earliest_new_signing);
+                }
+                entry
+            })
+            .collect();
+        entries.extend(lost.into_iter().cloned());
+        let merged =
+            KeySet::from_entries(entries, *stored.salt()).map_err(RingError::Unreadable)?;
+        let bytes = merged
+            .to_stored(&self.secret)
+            .map_err(RingError::Generation)?;
+        if !self
+            .store
+            .compare_and_swap(KEY_SET_KEY, Some(stored_bytes), &bytes, None)
+            .await?
+        {
+            return Ok(None);
+        }
+        // NOTE: the instance that stored the new set signed with its new key from its
+        // start until its next refresh; verifiers that cached the JWKS before then reject
+        // those tokens.
+        tracing::warn!(
+            "the stored signing key set lacked keys this instance publishes, as after a store \
+             lost it; merged them back so that their tokens keep verifying"
+        );
+        Ok(Some(build(bytes, merged, &self.settings, now)))
     }
 
     /// Adds the next key when one is due, or at once with `forced`, unless one is already
@@ -290,8 +361,18 @@ async fn load(store: &dyn Store, secret: &[u8]) -> Result<Option<(KeySet, Vec<u8
     let Some(bytes) = store.get(KEY_SET_KEY).await? else {
         return Ok(None);
     };
-    let keys = KeySet::from_stored(&bytes, secret).map_err(RingError::Unreadable)?;
+    let keys = read_set(&bytes, secret, unix_now())?;
     Ok(Some((keys, bytes)))
+}
+
+/// Parses stored `bytes`, refusing a set that publishes no key at `now`: it would leave
+/// the JWKS empty and every token unverifiable.
+fn read_set(bytes: &[u8], secret: &[u8], now: u64) -> Result<KeySet, RingError> {
+    let keys = KeySet::from_stored(bytes, secret).map_err(RingError::Unreadable)?;
+    if keys.published_at(now).next().is_none() {
+        return Err(RingError::Unreadable(KeySetError::NothingPublished));
+    }
+    Ok(keys)
 }
 
 /// Generates and stores the first key set, or loads the one another instance stored first.

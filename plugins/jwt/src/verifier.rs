@@ -174,7 +174,9 @@ impl JwtVerifier {
         let subject = string_claim(&claims, "sub")?;
         let id = string_claim(&claims, "jti")?;
 
-        let expires_at = UNIX_EPOCH + Duration::from_secs(expires_at);
+        let expires_at = UNIX_EPOCH
+            .checked_add(Duration::from_secs(expires_at))
+            .ok_or(VerifyError::InvalidClaim { name: "exp" })?;
         Ok(VerifiedToken::new(subject, id, expires_at, claims))
     }
 }
@@ -333,6 +335,19 @@ mod tests {
         let switched = sign_rs256(&rs256_header(Some(key.kid())), &claims);
         let result = verifier.verify_token(&switched);
         assert!(matches!(result, Err(VerifyError::Malformed)), "{result:?}");
+    }
+
+    #[test]
+    fn exp_beyond_the_clock_range_rejected() {
+        for exp in [1_u64 << 63, u64::MAX] {
+            let claims = json!({"sub": "u", "jti": "a", "iat": now(), "exp": exp});
+            let token = sign_rs256(&rs256_header(Some(kid())), &claims);
+            let result = verifier().verify_token(&token);
+            assert!(
+                matches!(result, Err(VerifyError::InvalidClaim { name: "exp" })),
+                "{exp}: {result:?}"
+            );
+        }
     }
 
     #[test]

@@ -83,10 +83,11 @@ impl KeySet {
     }
 
     /// Creates a key set of scheduled `entries` with `salt`.
-    pub(crate) fn from_entries(
-        entries: Vec<Entry>,
-        salt: [u8; SALT_LEN],
-    ) -> Result<Self, KeySetError> {
+    ///
+    /// # Errors
+    ///
+    /// As [`KeySet::new`].
+    pub fn from_entries(entries: Vec<Entry>, salt: [u8; SALT_LEN]) -> Result<Self, KeySetError> {
         if entries.is_empty() {
             return Err(KeySetError::Empty);
         }
@@ -203,7 +204,7 @@ impl KeySet {
     }
 
     /// Returns the salt the stored private keys are encrypted with.
-    pub(crate) fn salt(&self) -> &[u8; SALT_LEN] {
+    pub fn salt(&self) -> &[u8; SALT_LEN] {
         &self.salt
     }
 
