@@ -30,13 +30,13 @@ pub(crate) const ROTATION_CLAIM_KEY: &str = "jwt:rotation_claim";
 /// How long a rotation claim holds if its instance dies before releasing it.
 const CLAIM_TTL: Duration = Duration::from_secs(60);
 
-/// What the handlers read: the key set and everything derived from it at one moment.
+/// The state handlers read: the key set and everything derived from it at one moment.
 pub(crate) struct Snapshot {
     /// The stored bytes the set was read from, for compare-and-swap.
     pub(crate) stored: Vec<u8>,
     /// The key set.
     pub(crate) keys: KeySet,
-    /// Signs with the key that signs at [`Snapshot::built_at`].
+    /// Signs with the key that was signing when the snapshot was built.
     pub(crate) issuer: JwtIssuer,
     /// Verifies with the published keys.
     pub(crate) verifier: JwtVerifier,
@@ -67,7 +67,7 @@ pub enum Rotation {
     },
     /// No rotation is due yet.
     NotDue,
-    /// Another instance holds the rotation claim or changed the set first.
+    /// Another instance has the rotation claim or changed the set first.
     ClaimedElsewhere,
 }
 
@@ -255,9 +255,8 @@ impl KeyRing {
         {
             return Ok(None);
         }
-        // NOTE: the instance that stored the new set signed with its new key from its
-        // start until its next refresh; verifiers that cached the JWKS before then reject
-        // those tokens.
+        // NOTE: the instance that stored the new set signed with its own key until its next
+        // refresh, so verifiers that cached the JWKS before then reject those tokens.
         tracing::warn!(
             "the stored signing key set lacked keys this instance publishes, as after a store \
              lost it; merged them back so that their tokens keep verifying"
