@@ -154,6 +154,9 @@ async fn concurrent_forced_rotations_add_one_key() {
         .filter(|answer| answer["rotated"] == true)
         .count();
     assert_eq!(rotated, 1, "{one} {two}");
+    // The listing shows the host's own snapshot, which the other host's rotation reaches
+    // within refresh_every.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     let (_, listing) = first
         .send_with_token(Method::GET, KEYS, ADMIN_SECRET, None)
         .await;
