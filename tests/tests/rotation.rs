@@ -25,12 +25,12 @@ const ENCRYPTION_SECRET: &str = "rotation test encryption secret";
 /// `jwks_max_age` of the fast schedule, in seconds.
 const MAX_AGE: u64 = 2;
 /// `publish_ahead` of the fast schedule, in seconds.
-const PUBLISH_AHEAD: u64 = 4;
+const PUBLISH_AHEAD: u64 = 6;
 /// `retain` of the fast schedule: the least `token_ttl + leeway + jwks_max_age +
 /// refresh_every` allows.
 const RETAIN: u64 = 63;
 
-/// A schedule that rotates only when forced, publishes a key 4 s before it signs, and
+/// A schedule that rotates only when forced, publishes a key 6 s before it signs, and
 /// keeps it 63 s after its last signature, with 60-second tokens and no leeway.
 fn config() -> String {
     let digest: String = Sha256::digest(ADMIN_SECRET.as_bytes())
@@ -103,7 +103,7 @@ async fn sleep_until(at: u64, margin: Duration) {
 /// `refresh_every` and a little.
 async fn until_active(rotation: &Value) {
     let activates_at = rotation["activatesAt"].as_u64().expect("activation time");
-    sleep_until(activates_at, Duration::from_millis(1500)).await;
+    sleep_until(activates_at, Duration::from_millis(2500)).await;
 }
 
 #[tokio::test]
@@ -124,7 +124,7 @@ async fn hosts_verify_each_other_across_forced_rotations() {
 
     // Published at once on the rotating host and within refresh_every on the other, and
     // not signing yet.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
     for host in [&first, &second] {
         assert_eq!(jwks_kids(host).await, [original.clone(), next.clone()]);
         assert_eq!(kid_of(&issue(host).await), original, "the next key waits");
@@ -156,7 +156,7 @@ async fn concurrent_forced_rotations_add_one_key() {
     assert_eq!(rotated, 1, "{one} {two}");
     // The listing shows the host's own snapshot, which the other host's rotation reaches
     // within refresh_every.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
     let (_, listing) = first
         .send_with_token(Method::GET, KEYS, ADMIN_SECRET, None)
         .await;
@@ -289,7 +289,7 @@ async fn restarted_host_verifies_old_tokens_until_their_key_retires() {
 
     // The old key stops signing at activation and stays published for `retain` after.
     let activates_at = rotation["activatesAt"].as_u64().unwrap();
-    sleep_until(activates_at + RETAIN, Duration::from_millis(1500)).await;
+    sleep_until(activates_at + RETAIN, Duration::from_millis(2500)).await;
     assert!(
         !jwks_kids(&host).await.contains(&old_kid),
         "retired key unpublished"
@@ -463,7 +463,7 @@ async fn cli_lists_rotates_and_checks_the_published_jwks() {
     assert!(rotated.starts_with("published next key"), "{rotated}");
 
     // The host publishes the next key within refresh_every.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
     let (ok, report) = run_cli(&config_file, &["jwks", "check", &host.url(JWKS)]).await;
     assert!(ok, "{report}");
     assert!(
