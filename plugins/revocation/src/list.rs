@@ -16,9 +16,14 @@ pub(crate) fn cutoff_key(claim: CutoffClaim, value: &str) -> String {
     format!("revocation:cutoff:{}:{value}", claim.claim_name())
 }
 
+/// Returns `time` in whole seconds since the Unix epoch, or 0 for a time before it.
+pub(crate) fn unix_seconds(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs()
+}
+
 /// Returns `time` in whole seconds since the Unix epoch, rounded up, so that a cut-off at
 /// `time` also covers a token issued earlier in the same second.
-fn seconds_rounded_up(time: SystemTime) -> u64 {
+pub(crate) fn seconds_rounded_up(time: SystemTime) -> u64 {
     let elapsed = time.duration_since(UNIX_EPOCH).unwrap_or_default();
     elapsed.as_secs() + u64::from(elapsed.subsec_nanos() > 0)
 }
@@ -38,11 +43,7 @@ pub(crate) struct Subject<'a> {
 impl<'a> Subject<'a> {
     /// Returns what to check of `token`.
     pub(crate) fn of_token(token: &'a VerifiedToken) -> Self {
-        let issued_at = token.issued_at().map_or(0, |time| {
-            time.duration_since(UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_secs()
-        });
+        let issued_at = token.issued_at().map_or(0, unix_seconds);
         let authenticated_at = token
             .claims
             .get("auth_time")

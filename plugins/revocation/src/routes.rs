@@ -2,7 +2,7 @@
 //! admin revocation API.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use latchkey_sdk::capability::{
     CutoffClaim, RevocationList, Session, TokenVerifier, VerifiedToken,
@@ -15,7 +15,7 @@ use latchkey_sdk::{AdminKeys, ApiError, Guard, read_form, read_json};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::list::StoreRevocationList;
+use crate::list::{StoreRevocationList, seconds_rounded_up, unix_seconds};
 use crate::sessions::{RefreshError, Sessions};
 
 /// Longest `jti` or `sub` the admin API accepts.
@@ -387,7 +387,7 @@ impl AdminRevoke {
                     user_id = sub,
                     "every token of user revoked by admin"
                 );
-                Ok(json!({"revoked": true, "kind": "sub", "issuedBefore": unix_seconds(now) + 1}))
+                Ok(json!({"revoked": true, "kind": "sub", "issuedBefore": seconds_rounded_up(now)}))
             }
             _ => Err(ApiError::bad_request(
                 "invalid_body",
@@ -438,8 +438,3 @@ fn well_formed_id(id: &str) -> Option<&str> {
     well_formed.then_some(id)
 }
 
-fn unix_seconds(time: SystemTime) -> u64 {
-    time.duration_since(UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO)
-        .as_secs()
-}

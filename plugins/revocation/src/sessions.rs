@@ -7,7 +7,7 @@
 //! a cut-off on its `sid` rejects its access tokens and its newest refresh token.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::list::{StoreRevocationList, Subject};
+use crate::list::{StoreRevocationList, Subject, unix_seconds};
 
 /// Random bytes in a refresh token.
 const REFRESH_TOKEN_BYTES: usize = 32;
@@ -262,11 +262,6 @@ impl SessionIssuer for Sessions {
     }
 }
 
-fn unix_seconds(time: SystemTime) -> u64 {
-    time.duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs()
-}
 
 /// Returns the time left until `expires_at` (Unix seconds), at least one second.
 fn remaining(expires_at: u64) -> Duration {
