@@ -99,7 +99,7 @@ pub struct AdminKeys {
     keys: Vec<AdminKey>,
 }
 
-/// Why an admin request was refused.
+/// The reason an admin request was rejected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum AdminError {
@@ -118,7 +118,7 @@ pub enum AdminError {
 }
 
 impl AdminError {
-    /// Writes the answer to a refused admin request.
+    /// Writes the response to a rejected admin request.
     pub fn render(self, res: &mut Response) {
         let error = match self {
             Self::NoKeys => ApiError::new(

@@ -4,7 +4,7 @@
 //! `Authorization` header, verifies it with the `token_verifier` capability, checks the
 //! `revocation_list` capability when one is provided, and puts the [`VerifiedToken`] in the
 //! depot, where handlers read it with [`claims`]. A request without a valid token is
-//! answered with 401 and a `WWW-Authenticate: Bearer` header, and with 503 when the
+//! rejected with 401 and a `WWW-Authenticate: Bearer` header, and 503 when the
 //! revocation list cannot be read, so a token that could not be checked is never accepted.
 
 use std::sync::Arc;
@@ -17,13 +17,13 @@ use crate::capability::{RevocationList, StoreError, TokenVerifier, VerifiedToken
 use crate::plugin::StartContext;
 use crate::{ApiError, PluginError};
 
-/// The longest token the guard reads, in bytes. Latchkey's tokens are well under 2 KiB.
+/// Maximum length of a token the guard reads, in bytes. Latchkey's tokens are well under 2 KiB.
 pub const MAX_TOKEN_LEN: usize = 8192;
 
 /// The realm named in `WWW-Authenticate`.
 const REALM: &str = "latchkey";
 
-/// Why a request was not let through.
+/// The reason a request was rejected.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum GuardError {
@@ -45,7 +45,7 @@ pub enum GuardError {
 }
 
 impl GuardError {
-    /// Writes the answer to a rejected request: the `WWW-Authenticate` challenge of RFC 6750
+    /// Writes the response to a rejected request: the `WWW-Authenticate` challenge of RFC 6750
     /// and the JSON error.
     pub fn render(&self, res: &mut Response) {
         let (error, description) = match self {

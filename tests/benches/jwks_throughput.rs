@@ -9,7 +9,7 @@
 //! - `jwks_full_host`: `GET /.well-known/jwks.json` on a host with every default plugin
 //!   (request ID, security headers, CORS, rate limit with a limit never reached, memory
 //!   store);
-//! - `jwks_304`: the same with `If-None-Match` of the current `ETag`, answered 304.
+//! - `jwks_304`: the same with `If-None-Match` of the current `ETag`, which gets 304.
 //!
 //! Run with `cargo bench -p latchkey-tests --bench jwks_throughput`.
 
@@ -121,7 +121,7 @@ async fn start_bare(body: Bytes) -> String {
 }
 
 /// Sends requests to `url` from [`CONNECTIONS`] clients for `length`, and returns how
-/// many were answered with 200 or 304 and how long the round took.
+/// many got 200 or 304 and how long the round took.
 async fn measure(url: &str, if_none_match: Option<&str>, length: Duration) -> (u64, Duration) {
     let answered = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));

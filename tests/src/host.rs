@@ -236,7 +236,7 @@ impl TestHost {
         split(request.send().await.expect("POST sent")).await
     }
 
-    /// Registers a new user called `display_name` with `device` and returns the answer:
+    /// Registers a new user called `display_name` with `device` and returns the response body:
     /// `token`, `userID`, and `refreshToken` when sessions are on.
     ///
     /// # Panics
@@ -260,7 +260,7 @@ impl TestHost {
         body
     }
 
-    /// Logs in with `device` and returns the answer, as [`TestHost::register`] does.
+    /// Logs in with `device` and returns the response body, as [`TestHost::register`] does.
     ///
     /// # Panics
     ///

@@ -23,7 +23,7 @@ pub struct JwksClaims {
 /// strictly as Privy's JWT-based auth:
 ///
 /// - the header's `alg` is RS256 or ES256, and its `kid` names a key of the JWKS;
-/// - that key is of the token's algorithm (RSA for RS256, P-256 for ES256), says that
+/// - that key is of the token's algorithm (RSA for RS256, P-256 for ES256), names that
 ///   `alg`, and has `use` `sig`;
 /// - the signature matches, and `exp` and `sub` are present, with `exp` in the future
 ///   and any `nbf` in the past, without leeway.

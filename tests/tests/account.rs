@@ -22,7 +22,7 @@ async fn account(host: &TestHost, token: &str) -> Value {
     body
 }
 
-/// Adds a passkey made by `device` to the account of `token`, and returns the answer.
+/// Adds a passkey made by `device` to the account of `token`, and returns the response body.
 async fn add_passkey(host: &TestHost, token: &str, device: &mut Device, name: Value) -> Value {
     let (status, options) = host.get_with_token(ADD_CHALLENGE, token).await;
     assert_eq!(status, StatusCode::OK, "{options}");
@@ -72,7 +72,8 @@ async fn account_lists_passkeys_with_times_and_backup_state() {
     let credential = &view["credentials"][0];
     assert!(credential["createdAt"].as_u64().unwrap() > 0);
     assert_eq!(credential["lastUsedAt"], Value::Null);
-    assert!(credential["backupEligible"].is_boolean() && credential["backedUp"].is_boolean());
+    assert!(credential["backupEligible"].is_boolean());
+    assert!(credential["backedUp"].is_boolean());
 
     let login = host.login(&mut device).await;
     let view = account(&host, &token_of(&login)).await;
@@ -80,7 +81,7 @@ async fn account_lists_passkeys_with_times_and_backup_state() {
 }
 
 #[tokio::test]
-async fn second_passkey_added_and_logs_in_to_the_same_account() {
+async fn second_passkey_logs_into_same_account() {
     let (_redis, host) = start().await;
     let mut laptop = Device::new();
     let registered = host.register(&mut laptop, "Ada").await;
@@ -245,7 +246,7 @@ async fn rename_checks_name_and_owner() {
 }
 
 #[tokio::test]
-async fn deleting_a_passkey_revokes_its_tokens_and_signals_the_rest() {
+async fn passkey_deletion_revokes_and_signals() {
     let (_redis, host) = start().await;
     let mut laptop = Device::new();
     let registered = host.register(&mut laptop, "Ada").await;

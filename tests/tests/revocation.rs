@@ -249,7 +249,9 @@ async fn introspection_reports_live_revoked_and_malformed_tokens() {
     assert_eq!(live["active"], true);
     assert_eq!(live["sub"], answer["userID"]);
     assert_eq!(live["token_type"], "Bearer");
-    assert!(live["exp"].is_u64() && live["jti"].is_string() && live["credentialID"].is_string());
+    assert!(live["exp"].is_u64(), "{live}");
+    assert!(live["jti"].is_string(), "{live}");
+    assert!(live["credentialID"].is_string(), "{live}");
 
     let refresh = answer["refreshToken"].as_str().unwrap();
     let (_, refresh_view) = second
@@ -570,7 +572,8 @@ async fn admin_revocation_bodies_checked() {
     assert_eq!(status, StatusCode::OK);
     let key = format!("{REVOCATION_KEYS}token:unknown-jti");
     let ttl = ttl_seconds(&redis, &key).await;
-    assert!(ttl > 0 && ttl <= 86_400 + 60 + 1, "TTL {ttl}");
+    assert!(ttl > 0, "TTL {ttl}");
+    assert!(ttl <= 86_400 + 60 + 1, "TTL {ttl}");
 }
 
 #[tokio::test]
@@ -656,7 +659,7 @@ async fn guarded_routes_answer_503_without_redis_and_recover() {
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
 
     // The restarted Redis kept nothing, so the account is gone, but the revocation list
-    // answers again: logout, a guarded route that needs only the list, succeeds.
+    // responds again: logout, a guarded route that needs only the list, succeeds.
     redis.restart();
     let mut recovered = None;
     for _ in 0..50 {

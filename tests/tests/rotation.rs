@@ -30,7 +30,7 @@ const PUBLISH_AHEAD: u64 = 6;
 /// refresh_every` allows.
 const RETAIN: u64 = 63;
 
-/// A schedule that rotates only when forced, publishes a key 6 s before it signs, and
+/// Returns the config of a schedule that rotates only when forced, publishes a key 6 s before it signs, and
 /// keeps it 63 s after its last signature, with 60-second tokens and no leeway.
 fn config() -> String {
     let digest: String = Sha256::digest(ADMIN_SECRET.as_bytes())
@@ -228,7 +228,7 @@ fn ensure_node_tools() {
 }
 
 #[tokio::test]
-async fn caching_verifier_never_fails_across_rotations_and_a_restart() {
+async fn caching_verifier_survives_rotations_and_restart() {
     let redis = RedisServer::start();
     let first = start(&redis).await;
     let mut second = start(&redis).await;
@@ -270,7 +270,7 @@ async fn caching_verifier_never_fails_across_rotations_and_a_restart() {
 }
 
 #[tokio::test]
-async fn restarted_host_verifies_old_tokens_until_their_key_retires() {
+async fn old_tokens_verify_until_key_retires() {
     let redis = RedisServer::start();
     let host = start(&redis).await;
     let old = issue(&host).await;
@@ -299,7 +299,7 @@ async fn restarted_host_verifies_old_tokens_until_their_key_retires() {
 }
 
 #[tokio::test]
-async fn stored_key_set_holds_no_plaintext_key_and_needs_its_secret() {
+async fn stored_keys_encrypted_under_secret() {
     let redis = RedisServer::start();
     let host = start(&redis).await;
     rotate(&host).await;
@@ -395,7 +395,7 @@ async fn key_admin_routes_need_the_keys_scope() {
 }
 
 #[tokio::test]
-async fn instance_writes_back_a_key_set_the_store_lost() {
+async fn lost_key_set_written_back() {
     let mut redis = RedisServer::start();
     let host = start(&redis).await;
     let kid = kid_of(&issue(&host).await);
@@ -512,7 +512,7 @@ async fn es256_host_tokens_verify_from_the_jwks() {
 }
 
 #[tokio::test]
-async fn keys_survive_a_lost_set_and_a_new_instance() {
+async fn keys_survive_lost_set_and_newcomer() {
     let redis = RedisServer::start();
     let first = start(&redis).await;
     let token = issue(&first).await;

@@ -43,14 +43,14 @@ pub enum Command {
     /// List the signing keys in the store, or force a rotation.
     #[cfg(feature = "jwt")]
     Keys {
-        /// What to do with the keys.
+        /// The key action.
         #[command(subcommand)]
         action: KeysAction,
     },
     /// Check a published JWKS the way Privy reads it.
     #[cfg(feature = "jwt")]
     Jwks {
-        /// What to check.
+        /// The check to run.
         #[command(subcommand)]
         action: JwksAction,
     },

@@ -53,7 +53,7 @@ pub fn key_views(keys: &KeySet, now: u64) -> Vec<KeyView> {
         .collect()
 }
 
-/// Returns the JSON answer of a rotation attempt.
+/// Returns the JSON response of a rotation attempt.
 #[must_use]
 pub fn rotation_json(rotation: &Rotation) -> Value {
     match rotation {

@@ -15,7 +15,7 @@ use crate::ring::KeyRing;
 pub(crate) const JWKS_PATH: &str = ".well-known/jwks.json";
 
 /// Serves the JWKS document of the current snapshot, serialized once per key set change,
-/// with an `ETag` that answers `If-None-Match` with 304.
+/// with an `ETag`: a matching `If-None-Match` gets 304.
 #[derive(Clone)]
 pub(crate) struct JwksHandler {
     ring: Arc<KeyRing>,

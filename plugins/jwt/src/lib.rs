@@ -15,7 +15,7 @@
 //!
 //! Each key has a creation time, an activation time and, once a successor exists, a
 //! retirement time. A new key is published `publish_ahead` before it signs, so every
-//! verifier that caches the JWKS for `jwks_max_age` holds it by then; a replaced key stays
+//! verifier that caches the JWKS for `jwks_max_age` has it by then, and a replaced key stays
 //! published for `retain` after its last signature, so every token it signed verifies
 //! until it expires. Config validation rejects values that break either rule.
 //!

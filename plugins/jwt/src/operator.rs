@@ -1,4 +1,4 @@
-//! What the `latchkey keys` and `latchkey jwks check` commands run: the key set of a
+//! The backend of the `latchkey keys` and `latchkey jwks check` commands: the key set of a
 //! deployment, opened from its config and store without starting a server.
 
 use std::sync::Arc;
@@ -44,7 +44,7 @@ impl KeyTool {
             .map_err(|error| PluginError::start_with("plugins.jwt is invalid", error))?;
         if store.get(crate::ring::KEY_SET_KEY).await?.is_none() {
             return Err(PluginError::start(
-                "the store holds no signing key set yet: start the server once to generate it",
+                "the store contains no signing key set yet: start the server once to generate it",
             ));
         }
         let secret = crate::plugin::encryption_secret(&*store, &settings).await?;
@@ -183,7 +183,7 @@ fn check_jwk(jwk: &Jwk) -> Check {
 pub struct Check {
     /// Whether the finding is good.
     pub passed: bool,
-    /// What was found.
+    /// The finding, as a sentence.
     pub text: String,
 }
 

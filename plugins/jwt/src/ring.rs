@@ -166,7 +166,7 @@ impl KeyRing {
         let now = unix_now();
         let Some(bytes) = self.store.get(KEY_SET_KEY).await? else {
             // The store lost the set, as an emptied or failed-over Redis does. Writing the
-            // one this instance holds keeps every instance on the keys verifiers know.
+            // one this instance has keeps every instance on the keys verifiers know.
             if self.settings.key_encryption_secret.is_none() {
                 // Without the development secret the written-back set could not be read.
                 self.store

@@ -1,7 +1,7 @@
 //! The `revocation` plugin of Latchkey: tokens revoked the moment they leak, on every
 //! instance, and sessions that outlive one token.
 //!
-//! It provides two capabilities. `revocation_list` answers whether a verified token was
+//! It provides two capabilities. `revocation_list` reports whether a verified token was
 //! revoked; the SDK's [`Guard`](latchkey_sdk::Guard) checks it on every protected route.
 //! `session_issuer` starts a session at login: an access token with a `sid` claim and a
 //! refresh token.

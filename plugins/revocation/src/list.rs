@@ -18,7 +18,9 @@ pub(crate) fn cutoff_key(claim: CutoffClaim, value: &str) -> String {
 
 /// Returns `time` in whole seconds since the Unix epoch, or 0 for a time before it.
 pub(crate) fn unix_seconds(time: SystemTime) -> u64 {
-    time.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs()
+    time.duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
 }
 
 /// Returns `time` in whole seconds since the Unix epoch, rounded up, so that a cut-off at
@@ -28,7 +30,7 @@ pub(crate) fn seconds_rounded_up(time: SystemTime) -> u64 {
     elapsed.as_secs() + u64::from(elapsed.subsec_nanos() > 0)
 }
 
-/// What a revocation check looks at.
+/// The facts a revocation check compares with the list.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Subject<'a> {
     /// The `jti`, for tokens that have one.
@@ -57,7 +59,7 @@ impl<'a> Subject<'a> {
     }
 }
 
-/// The revocation list, kept in the store so that every instance sees every revocation.
+/// The revocation list, kept in the store so that every instance reads every revocation.
 pub(crate) struct StoreRevocationList {
     store: Arc<dyn Store>,
     /// How long past `exp` tokens are accepted.
@@ -310,7 +312,8 @@ mod tests {
             assert!(ttl <= HOUR * 48, "{key}: {ttl:?}");
         }
         let token_ttl = store.ttl(&token_key("a")).unwrap();
-        assert!(token_ttl > HOUR && token_ttl <= HOUR + Duration::from_secs(32));
+        assert!(token_ttl > HOUR, "{token_ttl:?}");
+        assert!(token_ttl <= HOUR + Duration::from_secs(32), "{token_ttl:?}");
     }
 
     #[tokio::test]

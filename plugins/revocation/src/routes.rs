@@ -27,7 +27,7 @@ const REVOKE_SCOPE: &str = "revoke";
 /// Scope of admin keys that may introspect.
 const INTROSPECT_SCOPE: &str = "introspect";
 
-/// What every route of the plugin shares.
+/// The state every route of the plugin shares.
 pub(crate) struct Revocation {
     pub(crate) verifier: Arc<dyn TokenVerifier>,
     pub(crate) list: Arc<StoreRevocationList>,
@@ -150,7 +150,7 @@ struct RefreshBody {
     refresh_token: String,
 }
 
-/// The answer of a login or refresh that started or continued a session.
+/// The response body of a login or refresh that started or continued a session.
 #[derive(Serialize)]
 struct SessionResponse {
     success: bool,
@@ -225,8 +225,8 @@ impl Handler for Refresh {
 
 /// `POST /api/auth/revoke`, RFC 7009: revokes the access or refresh token in field `token`.
 ///
-/// Holding a token is what allows revoking it, so no client authentication is needed. As
-/// RFC 7009 section 2.2 says, an invalid, expired or unknown token is answered with 200, and
+/// Holding a token is what allows revoking it, so no client authentication is needed. Following
+/// RFC 7009 section 2.2, an invalid, expired or unknown token gets 200, and
 /// nothing is written for it.
 struct RevokeToken(Arc<Revocation>);
 
@@ -237,14 +237,14 @@ impl Handler for RevokeToken {
             return;
         };
         match self.0.revoke_any(&token).await {
-            // RFC 7009 defines no body; an empty object keeps the answer JSON like the rest.
+            // RFC 7009 defines no body; an empty object keeps the response JSON like the rest.
             Ok(_) => res.render(Json(json!({}))),
             Err(error) => res.render(error),
         }
     }
 }
 
-/// What a revocation by token found.
+/// The kind of token a revocation by token found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Revoked {
     /// A live access token, now revoked.
@@ -280,7 +280,7 @@ impl Revocation {
         Ok(Revoked::Nothing)
     }
 
-    /// Returns the RFC 7662 answer for `token`.
+    /// Returns the RFC 7662 response for `token`.
     async fn introspect(&self, token: &str) -> Result<Value, ApiError> {
         if let Ok(verified) = self.verifier.verify(token).await {
             if self.list.is_revoked(&verified).await? {
@@ -437,4 +437,3 @@ fn well_formed_id(id: &str) -> Option<&str> {
             .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_');
     well_formed.then_some(id)
 }
-

@@ -2,7 +2,7 @@
 //!
 //! A login starts a session with a random ID, the `sid` claim of every access token of the
 //! session. Each refresh token is stored under the SHA-256 of its text, so the store never
-//! holds one that could be presented. Using a refresh token marks it used and returns a
+//! contains one that could be presented. Using a refresh token marks it used and returns a
 //! new one; presenting a used one again means it leaked, so the whole session is revoked:
 //! a cut-off on its `sid` rejects its access tokens and its newest refresh token.
 
@@ -28,10 +28,10 @@ const REFRESH_TOKEN_BYTES: usize = 32;
 /// Random bytes in a session ID.
 const SESSION_ID_BYTES: usize = 16;
 
-/// Prefix of every refresh token, so that one is told apart from a JWT in logs and scans.
+/// Prefix of every refresh token, so that one can be distinguished from a JWT in logs and scans.
 const REFRESH_TOKEN_PREFIX: &str = "lkrt_";
 
-/// Longest refresh token text looked up; longer input is not one of ours.
+/// Maximum length of a refresh token looked up. Longer input is not one of ours.
 const MAX_REFRESH_TOKEN_LEN: usize = 128;
 
 /// Returns the key of the record of `refresh_token`.
@@ -79,7 +79,7 @@ impl RefreshRecord {
     }
 }
 
-/// Why a refresh was refused.
+/// The reason a refresh was rejected.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum RefreshError {
     /// The token is not one of ours, or it expired.
@@ -185,7 +185,7 @@ impl Sessions {
             .compare_and_swap(&key, Some(&current), &used_bytes, Some(left))
             .await?
         {
-            // Another request used the same token at the same moment: one of them holds a
+            // Another request used the same token at the same moment: one of them has a
             // leaked copy, and there is no telling which.
             self.end(&record.session_id).await?;
             return Err(RefreshError::Reused);
@@ -261,7 +261,6 @@ impl SessionIssuer for Sessions {
             .await
     }
 }
-
 
 /// Returns the time left until `expires_at` (Unix seconds), at least one second.
 fn remaining(expires_at: u64) -> Duration {

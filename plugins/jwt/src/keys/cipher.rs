@@ -85,7 +85,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sealed_key_opens_with_same_secret_salt_and_kid() {
+    fn sealed_key_opens_with_same_inputs() {
         let cipher = KeyCipher::new(b"secret", b"salt");
         let sealed = cipher.seal("kid-1", b"private key").unwrap();
         assert_ne!(&sealed[NONCE_LEN..], b"private key");

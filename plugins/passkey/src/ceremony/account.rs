@@ -14,10 +14,10 @@ use crate::error::PasskeyError;
 use crate::record::{self, CredentialRecord, Update, UserRecord};
 use crate::relying_party::RelyingParty;
 
-/// Longest passkey name, in characters after trimming.
+/// Maximum length of a passkey name, in characters after trimming.
 const MAX_CREDENTIAL_NAME_CHARS: usize = 64;
 
-/// Longest credential ID accepted in a path: 1023 bytes in base64url.
+/// Maximum length of a credential ID in a path: 1023 bytes in base64url.
 const MAX_CREDENTIAL_ID_CHARS: usize = 1364;
 
 /// A passkey being added to an account, between its challenge and its response.
@@ -76,7 +76,7 @@ impl CredentialView {
     }
 }
 
-/// The answer to deleting a passkey, with what a browser passes to
+/// The response to deleting a passkey, with what a browser passes to
 /// `PublicKeyCredential.signalAllAcceptedCredentials` so its passkey picker forgets it.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -151,8 +151,8 @@ impl RelyingParty {
         let name = name.map(check_credential_name).transpose()?;
         let challenge = register::registration_challenge(&response)?;
         let key = record::add_challenge_key(&challenge);
-        // Read before taking, so that a response over another account's challenge is
-        // answered as for any unknown challenge and leaves that ceremony in place.
+        // Read before taking, so that a response over another account's challenge gets
+        // the error of any unknown challenge and leaves that ceremony in place.
         let owned = record::load::<AddCeremony>(&*self.store, &key)
             .await?
             .is_some_and(|ceremony| ceremony.user_id == user_id);
