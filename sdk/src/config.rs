@@ -5,7 +5,7 @@ use figment::{Figment, Metadata, Source};
 use serde::de::{self, DeserializeOwned, Visitor};
 
 /// Keys that the host reads in every plugin section, so no plugin config may define them.
-pub const HOST_KEYS: [&str; 2] = ["enabled", "order"];
+pub const HOST_KEYS: [&str; 3] = ["enabled", "order", "scope"];
 
 /// A configuration mistake, naming the key, where its value came from and what is allowed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -29,6 +29,14 @@ pub enum ConfigError {
         /// The file or environment variable that set it, or `built-in defaults`.
         origin: String,
         /// The rule that failed and the values allowed.
+        message: String,
+    },
+    /// The plugin panicked while reading its section.
+    #[error("plugin {plugin} panicked while reading its config: {message}")]
+    Panicked {
+        /// The plugin's name.
+        plugin: String,
+        /// The panic message.
         message: String,
     },
 }
@@ -62,7 +70,7 @@ impl<'a> ConfigSection<'a> {
     /// Deserializes the section into `T`, rejecting keys that `T` does not define.
     ///
     /// `T` should use `#[serde(default)]` so that an absent section gives the defaults. The
-    /// host keys `enabled` and `order` are accepted and left out of `T`. Nested structs of
+    /// host keys `enabled`, `order` and `scope` are accepted and left out of `T`. Nested structs of
     /// `T` should use `#[serde(deny_unknown_fields)]`, so that they reject unknown keys too.
     ///
     /// # Errors

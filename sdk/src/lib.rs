@@ -110,6 +110,7 @@
 pub mod admin;
 pub mod capability;
 pub mod config;
+pub mod dynamic;
 mod error;
 mod export;
 pub mod guard;

@@ -35,8 +35,9 @@ pub struct Cli {
 pub enum Command {
     /// Start the server and run until SIGINT or SIGTERM.
     Serve,
-    /// List every plugin found, its version, whether it is enabled, and its order, after
-    /// checking the config of every enabled plugin.
+    /// List every plugin found, its version, whether it is enabled, its order, the
+    /// capabilities it provides, requires and uses, and where it came from (built-in, or
+    /// its library file), after checking the config of every enabled plugin.
     Plugins,
     /// Check the configuration, then print it merged, with secrets redacted.
     Config,
@@ -121,22 +122,22 @@ fn print_plugins(config: &LoadedConfig) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
-        "{:<20} {:<10} {:<8} {:>6}  {:<10} {:<34} {:<30} uses",
-        "name", "version", "enabled", "order", "source", "provides", "requires"
+        "{:<20} {:<10} {:<8} {:>6}  {:<34} {:<30} {:<34} source",
+        "name", "version", "enabled", "order", "provides", "requires", "uses"
     )?;
     for entry in catalog.entries() {
         let plugin = &entry.plugin;
         writeln!(
             out,
-            "{:<20} {:<10} {:<8} {:>6}  {:<10} {:<34} {:<30} {}",
+            "{:<20} {:<10} {:<8} {:>6}  {:<34} {:<30} {:<34} {}",
             plugin.name(),
             plugin.version(),
             if entry.enabled { "yes" } else { "no" },
             entry.order,
-            entry.source.to_string(),
             list_or_dash(&plugin.provides()),
             list_or_dash(&plugin.requires()),
             list_or_dash(&plugin.uses()),
+            entry.source,
         )?;
     }
     Ok(())

@@ -24,7 +24,8 @@ use figment::{Figment, Metadata, Profile, Provider};
 pub use self::error::LoadError;
 pub use self::redact::{redact_url, redacted_toml};
 pub use self::settings::{
-    LogFormat, LogSettings, ServerSettings, Settings, StoreKind, StoreSettings,
+    DynamicPluginSettings, LogFormat, LogSettings, PluginSwitch, ServerSettings, Settings,
+    StoreKind, StoreSettings,
 };
 
 /// The built-in defaults, with every host setting documented.

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 
 use figment::Figment;
 use figment::value::Value;
@@ -9,6 +10,7 @@ use latchkey_sdk::{AdminKey, AdminKeys};
 use serde::{Deserialize, Serialize};
 
 use super::error::LoadError;
+use crate::plugins::HoopScope;
 
 /// Every top-level section, with the plugin sections kept as raw values for the plugins.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -27,6 +29,24 @@ pub struct Settings {
     /// `[plugins.<name>]`, read by each plugin from the figment.
     #[serde(default)]
     pub plugins: BTreeMap<String, Value>,
+    /// `[[dynamic_plugins]]`: plugin libraries to load at start-up.
+    #[serde(default)]
+    pub dynamic_plugins: Vec<DynamicPluginSettings>,
+}
+
+/// One `[[dynamic_plugins]]` entry: a plugin built as a shared library.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct DynamicPluginSettings {
+    /// The library file. A relative path is relative to the config file that sets it.
+    pub path: PathBuf,
+    /// Whether the plugin runs, like `plugins.<name>.enabled`. Default: the plugin's own.
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    /// The plugin's order, like `plugins.<name>.order`. Default: the plugin's own.
+    #[serde(default)]
+    pub order: Option<i32>,
 }
 
 /// `[server]`: where to listen and how to treat requests.
@@ -143,11 +163,17 @@ impl AdminSettings {
     }
 }
 
-/// The host keys of one plugin section.
+/// The host keys of one plugin section, when set.
 #[derive(Debug, Default, Deserialize)]
-struct PluginSwitch {
-    enabled: Option<bool>,
-    order: Option<i32>,
+#[non_exhaustive]
+pub struct PluginSwitch {
+    /// `plugins.<name>.enabled`.
+    pub enabled: Option<bool>,
+    /// `plugins.<name>.order`.
+    pub order: Option<i32>,
+    /// `plugins.<name>.scope`, everything when not set.
+    #[serde(default)]
+    pub scope: HoopScope,
 }
 
 impl Settings {
@@ -187,23 +213,28 @@ impl Settings {
         Ok(settings)
     }
 
-    /// Returns `plugins.<name>.enabled` and `plugins.<name>.order`, when set.
+    /// Returns the host keys `enabled`, `order` and `scope` of `[plugins.<name>]`.
     ///
     /// # Errors
     ///
-    /// [`LoadError::Config`] when either has the wrong type.
-    pub fn plugin_switch(
-        figment: &Figment,
-        name: &str,
-    ) -> Result<(Option<bool>, Option<i32>), LoadError> {
+    /// [`LoadError::Config`] when one has the wrong type, or a scope prefix is not an
+    /// absolute path.
+    pub fn plugin_switch(figment: &Figment, name: &str) -> Result<PluginSwitch, LoadError> {
         let path = format!("plugins.{name}");
         if figment.find_value(&path).is_err() {
-            return Ok((None, None));
+            return Ok(PluginSwitch::default());
         }
         let switch: PluginSwitch = figment
             .extract_inner(&path)
             .map_err(|error| LoadError::from_figment_at(error, &path))?;
-        Ok((switch.enabled, switch.order))
+        if let Some((key, message)) = switch.scope.invalid_prefix() {
+            return Err(LoadError::invalid(
+                figment,
+                &format!("{path}.{key}"),
+                message,
+            ));
+        }
+        Ok(switch)
     }
 }
 

@@ -2,12 +2,14 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
+use std::path::PathBuf;
 
 use figment::Figment;
 use latchkey_sdk::Plugin;
 use latchkey_sdk::config::origin_of;
 
 use crate::config::{LoadError, LoadedConfig, Settings};
+use crate::plugins::HoopScope;
 
 /// The origin of a plugin.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,12 +17,24 @@ use crate::config::{LoadError, LoadedConfig, Settings};
 pub enum PluginSource {
     /// Compiled into this binary.
     BuiltIn,
+    /// Loaded from this shared library, listed in `[[dynamic_plugins]]`.
+    Library(PathBuf),
 }
 
 impl fmt::Display for PluginSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::BuiltIn => f.write_str("built-in"),
+            Self::Library(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
+impl PluginSource {
+    fn describe(&self) -> String {
+        match self {
+            Self::BuiltIn => "the built-in plugin".to_owned(),
+            Self::Library(path) => format!("the library {}", path.display()),
         }
     }
 }
@@ -35,6 +49,8 @@ pub struct PluginEntry {
     pub enabled: bool,
     /// Its effective order: `plugins.<name>.order`, or the plugin's default.
     pub order: i32,
+    /// The path prefixes its hoops are limited to or kept out of (`plugins.<name>.scope`).
+    pub scope: HoopScope,
 }
 
 impl fmt::Debug for PluginEntry {
@@ -54,11 +70,41 @@ impl fmt::Debug for PluginEntry {
 #[non_exhaustive]
 pub enum CatalogError {
     /// Two plugins share a name.
-    #[error("two plugins are named {name}: rename one of them")]
+    #[error(
+        "two plugins are named {name}: {first} and {second}; remove one from \
+         [[dynamic_plugins]], or rename it"
+    )]
     DuplicateName {
         /// The shared name.
         name: String,
+        /// Where the first one came from.
+        first: String,
+        /// Where the second one came from.
+        second: String,
     },
+    /// A `[[dynamic_plugins]]` entry and `[plugins.<name>]` disagree on a switch.
+    #[error(
+        "plugins.{name}.{key} ({section}) and dynamic_plugins[{index}].{key} ({entry}) \
+         disagree: set it in one place"
+    )]
+    ConflictingSwitch {
+        /// The plugin's name.
+        name: String,
+        /// `enabled` or `order`.
+        key: &'static str,
+        /// The index of the library entry.
+        index: usize,
+        /// The section's value.
+        section: String,
+        /// The entry's value.
+        entry: String,
+    },
+    /// A built-in plugin did not register.
+    #[error(transparent)]
+    MissingBuiltIn(#[from] super::builtin::MissingBuiltIn),
+    /// A plugin library cannot be loaded.
+    #[error(transparent)]
+    Library(#[from] super::dynamic::LibraryError),
     /// An enabled plugin requires a capability that no enabled plugin provides.
     #[error(
         "plugin {plugin} requires capability {capability}, which no enabled plugin provides{hint}"
@@ -89,18 +135,30 @@ pub struct Catalog {
 }
 
 impl Catalog {
-    /// Finds every built-in plugin and applies the `enabled` and `order` keys of `config`.
+    /// Finds every built-in plugin, loads the libraries of `[[dynamic_plugins]]`, and
+    /// applies the `enabled`, `order` and `scope` keys of `config`.
     ///
     /// # Errors
     ///
-    /// A duplicate plugin name, a section for a plugin this binary does not have, or an
-    /// `enabled` or `order` of the wrong type.
+    /// A built-in plugin that did not register, a library that cannot be loaded, a
+    /// duplicate plugin name, a section for a plugin that was not found, or a host key of
+    /// the wrong type.
     pub fn discover(config: &LoadedConfig) -> Result<Self, CatalogError> {
-        let plugins = super::builtin::plugins()
+        let mut plugins: Vec<(Box<dyn Plugin>, PluginSource)> = super::builtin::plugins()?
             .into_iter()
             .map(|plugin| (plugin, PluginSource::BuiltIn))
             .collect();
-        Self::from_plugins(plugins, &config.figment)
+        let mut switches = Vec::new();
+        for (index, loaded) in super::dynamic::load_all(&config.settings, &config.figment)?
+            .into_iter()
+            .enumerate()
+        {
+            switches.push((loaded.plugin.name(), index, loaded.enabled, loaded.order));
+            plugins.push((loaded.plugin, PluginSource::Library(loaded.path)));
+        }
+        let mut catalog = Self::from_plugins(plugins, &config.figment)?;
+        catalog.apply_library_switches(&switches, &config.figment)?;
+        Ok(catalog)
     }
 
     /// Builds the catalog of `plugins` under the configuration `figment`.
@@ -116,14 +174,24 @@ impl Catalog {
         let mut entries = Vec::with_capacity(plugins.len());
         for (plugin, source) in plugins {
             if !names.insert(plugin.name()) {
+                let first = entries
+                    .iter()
+                    .find(|entry: &&PluginEntry| entry.plugin.name() == plugin.name())
+                    .map(|entry| entry.source.describe())
+                    .unwrap_or_default();
                 return Err(CatalogError::DuplicateName {
                     name: plugin.name().to_owned(),
+                    first,
+                    second: source.describe(),
                 });
             }
-            let (enabled, order) = Settings::plugin_switch(figment, plugin.name())?;
+            let switch = Settings::plugin_switch(figment, plugin.name())?;
             entries.push(PluginEntry {
-                enabled: enabled.unwrap_or_else(|| plugin.enabled_by_default()),
-                order: order.unwrap_or_else(|| plugin.default_order()),
+                enabled: switch
+                    .enabled
+                    .unwrap_or_else(|| plugin.enabled_by_default()),
+                order: switch.order.unwrap_or_else(|| plugin.default_order()),
+                scope: switch.scope,
                 plugin,
                 source,
             });
@@ -134,6 +202,47 @@ impl Catalog {
         let catalog = Self { entries };
         catalog.check_capabilities()?;
         Ok(catalog)
+    }
+
+    /// Applies the `enabled` and `order` of each `[[dynamic_plugins]]` entry, refusing one
+    /// that its `[plugins.<name>]` section contradicts.
+    fn apply_library_switches(
+        &mut self,
+        switches: &[(&'static str, usize, Option<bool>, Option<i32>)],
+        figment: &Figment,
+    ) -> Result<(), CatalogError> {
+        for &(name, index, enabled, order) in switches {
+            let section = Settings::plugin_switch(figment, name)?;
+            let conflict = |key, section: String, entry: String| CatalogError::ConflictingSwitch {
+                name: name.to_owned(),
+                key,
+                index,
+                section,
+                entry,
+            };
+            if let (Some(section), Some(entry)) = (section.enabled, enabled)
+                && section != entry
+            {
+                return Err(conflict("enabled", section.to_string(), entry.to_string()));
+            }
+            if let (Some(section), Some(entry)) = (section.order, order)
+                && section != entry
+            {
+                return Err(conflict("order", section.to_string(), entry.to_string()));
+            }
+            let Some(entry) = self.entries.iter_mut().find(|e| e.plugin.name() == name) else {
+                continue;
+            };
+            if let Some(enabled) = enabled {
+                entry.enabled = enabled;
+            }
+            if let Some(order) = order {
+                entry.order = order;
+            }
+        }
+        self.entries
+            .sort_by(|a, b| (a.order, a.plugin.name()).cmp(&(b.order, b.plugin.name())));
+        self.check_capabilities()
     }
 
     /// Returns every plugin, sorted by effective order.

@@ -1,8 +1,10 @@
 //! Assembling the salvo service from the enabled plugins, listening, and shutting down.
 //!
 //! The host's own hoops run outermost, in this order: the request ID and span, and panic
-//! catching. Plugin hoops follow in plugin order, then the body limit, so an early
-//! response from an inner hoop, a 413 included, still passes through the outer ones.
+//! catching. Plugin hoops follow in plugin order, each limited to its plugin's scope, then
+//! the body limit, so an early response from an inner hoop, a 413 included, still passes
+//! through the outer ones. Behind the hoops of a plugin loaded from a library, the host
+//! catches panics again, so that a panic of the host's never unwinds into the library.
 
 mod body_limit;
 mod catch_panic;
@@ -33,7 +35,7 @@ use self::{
     request_id::RequestId,
 };
 use crate::config::{LoadError, LoadedConfig, StoreKind};
-use crate::plugins::{Catalog, PluginEntry, start_order};
+use crate::plugins::{Catalog, PluginEntry, PluginSource, start_order};
 use crate::store::{self, MemoryStore};
 
 /// How often the memory store drops expired entries.
@@ -161,7 +163,16 @@ pub async fn start(config: LoadedConfig) -> anyhow::Result<RunningServer> {
         for route in contribution.routes {
             router = router.push(route);
         }
-        service_hoops.extend(contribution.hoops.iter().map(PrefixHoop::new));
+        let scope = Arc::new(entry.scope.clone());
+        service_hoops.extend(
+            contribution
+                .hoops
+                .iter()
+                .map(|hoop| ServiceHoop::Plugin(PrefixHoop::new(hoop, Arc::clone(&scope)))),
+        );
+        if matches!(entry.source, PluginSource::Library(_)) && !contribution.hoops.is_empty() {
+            service_hoops.push(ServiceHoop::CatchPanic);
+        }
         tasks.extend(contribution.tasks.into_iter().map(tokio::spawn));
         let name = entry.plugin.name().to_owned();
         shutdown_steps.extend(
@@ -263,13 +274,24 @@ async fn start_plugins(
     Ok((contributions, context.into_capabilities()))
 }
 
-fn build_service(router: Router, plugin_hoops: Vec<PrefixHoop>, body_limit: u64) -> Service {
+/// A hoop between the host's outer hoops and the body limit.
+enum ServiceHoop {
+    /// A plugin's hoop.
+    Plugin(PrefixHoop),
+    /// The host's panic catching, behind the hoops of a library plugin.
+    CatchPanic,
+}
+
+fn build_service(router: Router, plugin_hoops: Vec<ServiceHoop>, body_limit: u64) -> Service {
     let mut service = Service::new(router)
         .catcher(Catcher::new(JsonErrors))
         .hoop(RequestId)
         .hoop(CatchPanic);
     for hoop in plugin_hoops {
-        service = service.hoop(hoop);
+        service = match hoop {
+            ServiceHoop::Plugin(hoop) => service.hoop(hoop),
+            ServiceHoop::CatchPanic => service.hoop(CatchPanic),
+        };
     }
     // Innermost, so that its early 413 passes out through the plugin hoops and carries
     // their headers. Plugin hoops do not read bodies, and salvo caps any body read

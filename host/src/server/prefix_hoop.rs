@@ -1,30 +1,35 @@
-//! A plugin's hoop, limited to the paths under its prefix.
+//! A plugin's hoop, limited to the paths under its prefix and inside its plugin's scope.
 
 use std::sync::Arc;
 
 use latchkey_sdk::Hoop;
+
+use crate::plugins::HoopScope;
+use crate::plugins::scope::{path_segments, starts_with_segments};
 use latchkey_sdk::salvo::{Depot, FlowCtrl, Handler, Request, Response, async_trait};
 
-/// Runs a plugin's middleware on requests under its path prefix and passes the others on.
+/// Runs a plugin's middleware on requests under its path prefix and inside the scope that
+/// config gives the plugin, and passes the others on.
 pub(crate) struct PrefixHoop {
     prefix: String,
+    scope: Arc<HoopScope>,
     inner: Arc<dyn Handler>,
 }
 
 impl PrefixHoop {
-    pub(crate) fn new(hoop: &Hoop) -> Self {
+    pub(crate) fn new(hoop: &Hoop, scope: Arc<HoopScope>) -> Self {
         Self {
             prefix: hoop.path_prefix().to_owned(),
+            scope,
             inner: hoop.handler(),
         }
     }
 
+    /// Compares whole segments the way salvo routes, so `/api` covers `/api/x` and
+    /// `//%61pi/x`, not `/apix`.
     fn applies_to(&self, path: &str) -> bool {
-        let Some(rest) = path.strip_prefix(self.prefix.trim_end_matches('/')) else {
-            return false;
-        };
-        // `/api` covers `/api` and `/api/x`, not `/apix`.
-        rest.is_empty() || rest.starts_with('/') || self.prefix.ends_with('/')
+        let segments = path_segments(path);
+        starts_with_segments(&segments, &self.prefix) && self.scope.covers_segments(&segments)
     }
 }
 
@@ -56,7 +61,7 @@ mod tests {
     }
 
     fn hoop(prefix: &str) -> PrefixHoop {
-        PrefixHoop::new(&Hoop::new(prefix, Nothing))
+        PrefixHoop::new(&Hoop::new(prefix, Nothing), Arc::default())
     }
 
     #[test]
@@ -66,6 +71,19 @@ mod tests {
         assert!(api.applies_to("/api/auth/login"));
         assert!(!api.applies_to("/apix"));
         assert!(!api.applies_to("/"));
+        assert!(api.applies_to("//%61pi/auth"));
+    }
+
+    #[test]
+    fn scope_narrows_the_prefix() {
+        let scope = HoopScope {
+            only: vec!["/api".to_owned()],
+            except: vec!["/api/auth".to_owned()],
+        };
+        let hoop = PrefixHoop::new(&Hoop::new("/", Nothing), Arc::new(scope));
+        assert!(hoop.applies_to("/api/me"));
+        assert!(!hoop.applies_to("/api/auth/login"));
+        assert!(!hoop.applies_to("/"));
     }
 
     #[test]

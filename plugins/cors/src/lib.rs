@@ -67,4 +67,7 @@ pub use crate::config::Config;
 pub use crate::hoop::Cors;
 pub use crate::plugin::CorsPlugin;
 
+/// Name of the plugin and of its config section.
+pub const PLUGIN_NAME: &str = "cors";
+
 latchkey_sdk::register_plugin!(CorsPlugin);

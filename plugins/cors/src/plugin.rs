@@ -16,7 +16,7 @@ pub struct CorsPlugin;
 
 impl Plugin for CorsPlugin {
     fn name(&self) -> &'static str {
-        "cors"
+        crate::PLUGIN_NAME
     }
 
     fn version(&self) -> &'static str {

@@ -35,4 +35,7 @@ mod plugin;
 
 pub use crate::plugin::DemoPlugin;
 
+/// Name of the plugin and of its config section.
+pub const PLUGIN_NAME: &str = "demo";
+
 latchkey_sdk::register_plugin!(DemoPlugin);

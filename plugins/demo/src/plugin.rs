@@ -19,7 +19,7 @@ struct Config {}
 
 impl Plugin for DemoPlugin {
     fn name(&self) -> &'static str {
-        "demo"
+        crate::PLUGIN_NAME
     }
 
     fn version(&self) -> &'static str {

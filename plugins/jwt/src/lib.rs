@@ -100,4 +100,7 @@ pub use crate::plugin::JwtPlugin;
 pub use crate::ring::{KeyRing, RingError, Rotation};
 pub use crate::verifier::JwtVerifier;
 
+/// Name of the plugin and of its config section.
+pub const PLUGIN_NAME: &str = "jwt";
+
 latchkey_sdk::register_plugin!(JwtPlugin);

@@ -24,7 +24,7 @@ pub struct JwtPlugin;
 
 impl Plugin for JwtPlugin {
     fn name(&self) -> &'static str {
-        "jwt"
+        crate::PLUGIN_NAME
     }
 
     fn version(&self) -> &'static str {

@@ -78,4 +78,7 @@ mod routes;
 
 pub use crate::plugin::PasskeyPlugin;
 
+/// Name of the plugin and of its config section.
+pub const PLUGIN_NAME: &str = "passkey";
+
 latchkey_sdk::register_plugin!(PasskeyPlugin);

@@ -19,7 +19,7 @@ pub struct PasskeyPlugin;
 
 impl Plugin for PasskeyPlugin {
     fn name(&self) -> &'static str {
-        "passkey"
+        crate::PLUGIN_NAME
     }
 
     fn version(&self) -> &'static str {

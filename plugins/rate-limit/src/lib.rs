@@ -87,4 +87,7 @@ pub use crate::config::{Config, ForwardedHeader, KeyKind, OnStoreError, RuleConf
 pub use crate::hoop::RateLimit;
 pub use crate::plugin::RateLimitPlugin;
 
+/// Name of the plugin and of its config section.
+pub const PLUGIN_NAME: &str = "rate_limit";
+
 latchkey_sdk::register_plugin!(RateLimitPlugin);

@@ -16,7 +16,7 @@ pub struct RateLimitPlugin;
 
 impl Plugin for RateLimitPlugin {
     fn name(&self) -> &'static str {
-        "rate_limit"
+        crate::PLUGIN_NAME
     }
 
     fn version(&self) -> &'static str {

@@ -52,4 +52,7 @@ mod sessions;
 
 pub use crate::plugin::RevocationPlugin;
 
+/// Name of the plugin and of its config section.
+pub const PLUGIN_NAME: &str = "revocation";
+
 latchkey_sdk::register_plugin!(RevocationPlugin);

@@ -19,7 +19,7 @@ pub struct RevocationPlugin;
 
 impl Plugin for RevocationPlugin {
     fn name(&self) -> &'static str {
-        "revocation"
+        crate::PLUGIN_NAME
     }
 
     fn version(&self) -> &'static str {

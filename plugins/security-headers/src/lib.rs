@@ -57,4 +57,7 @@ pub use crate::config::{Config, DEFAULT_CONTENT_SECURITY_POLICY, PathConfig};
 pub use crate::hoop::SecurityHeaders;
 pub use crate::plugin::SecurityHeadersPlugin;
 
+/// Name of the plugin and of its config section.
+pub const PLUGIN_NAME: &str = "security_headers";
+
 latchkey_sdk::register_plugin!(SecurityHeadersPlugin);

@@ -16,7 +16,7 @@ pub struct SecurityHeadersPlugin;
 
 impl Plugin for SecurityHeadersPlugin {
     fn name(&self) -> &'static str {
-        "security_headers"
+        crate::PLUGIN_NAME
     }
 
     fn version(&self) -> &'static str {
