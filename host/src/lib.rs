@@ -15,7 +15,8 @@
 //!
 //! - [`config`]: the figment layers, the original service's variables, redaction;
 //! - [`store`]: the memory and Redis backends of the `Store` capability;
-//! - [`plugins`]: discovery, enabled and order, capability checks, start order;
+//! - [`plugins`]: built-in and library plugins, enabled, order and scope, capability
+//!   checks, start order;
 //! - [`server`]: the salvo service, the host's hoops, listening, graceful shutdown;
 //! - [`telemetry`]: the tracing subscriber.
 

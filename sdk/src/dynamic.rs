@@ -3,22 +3,24 @@
 //! A plugin crate becomes loadable with [`export_plugin!`](crate::export_plugin): built as
 //! a `cdylib` with its `dynamic` feature on, the library exports one symbol,
 //! [`ENTRY_SYMBOL`], a [`PluginDeclaration`]. The host reads the declaration's header,
-//! plain C data that every SDK version lays out the same way, and refuses the library
-//! unless it was built with the host's SDK ABI version, rustc, salvo, target and panic
-//! strategy. Only then does it compare [`build_id`]s and call into the library.
+//! plain C data that every SDK version lays out the same way. It rejects the library
+//! unless the SDK ABI version, SDK, target, rustc, salvo and panic strategy equal its own,
+//! and then unless the [`build_id`]s are equal. Only then does it call into the library.
 //!
 //! Rust has no stable ABI, so the plugin trait objects, salvo requests and tokio handles
 //! that cross the boundary are only compatible between builds of the same source by the
 //! same compiler with the same features. The build ID catches what the header cannot: a
 //! dependency resolved to another version, or built with other features.
 //!
-//! The library has its own copy of std, tokio and tracing. The export macro makes the
-//! library's global allocator the host's, so every allocation on either side comes from
-//! and returns to one allocator. [`load`] installs the host's tracing dispatcher in the
-//! library's copy of tracing, and every call the host makes into the plugin runs inside a
-//! boundary that enters the host's tokio runtime, opens a `plugin` span naming the plugin,
-//! and catches a panic on the library's side, where it began: a panic must not unwind
-//! into the host's frames, which belong to another copy of std.
+//! The library has its own copy of std, tokio and tracing, so:
+//!
+//! - the export macro makes the library's global allocator forward to the host's, and
+//!   every allocation on either side comes from and returns to one allocator;
+//! - [`load`] installs the host's tracing dispatcher in the library's copy of tracing;
+//! - every call the host makes into the plugin runs inside a boundary that enters the
+//!   host's tokio runtime, opens a `plugin` span naming the plugin, and catches a panic
+//!   on the library's side. A panic must not unwind into the host's frames, which belong
+//!   to another copy of std.
 
 // Reading the declaration and forwarding allocations to the host are unsafe by nature;
 // each use states what makes it sound.
@@ -396,7 +398,7 @@ impl HostServices {
 /// The panic message, when creating the plugin or reading its facts panicked.
 pub fn load<P: Plugin + Default>(host: &HostServices) -> Result<Box<dyn Plugin>, String> {
     let _ = HOST_ALLOCATOR.set(host.allocator);
-    // Fails only when the same library is loaded twice, which the host then refuses for
+    // Fails only when the same library is loaded twice, which the host then rejects for
     // the duplicate name.
     let _ = tracing::dispatcher::set_global_default(host.dispatch.clone());
     // The host's dispatcher registered itself with the host's copy of tracing when it was
@@ -512,6 +514,10 @@ impl ConfiguredPlugin for ContainedConfigured {
 }
 
 /// Where the host's calls into one library plugin cross into the library.
+///
+/// NOTE: capabilities cross outside it. A panic in a capability that a library provides,
+/// or in a host capability that library code calls, unwinds into the other copy of std,
+/// which aborts the process.
 #[derive(Clone)]
 struct Boundary {
     plugin: &'static str,

@@ -1,6 +1,6 @@
 //! Plugins loaded from shared libraries listed in `[[dynamic_plugins]]`.
 //!
-//! Loading reads the library's declaration header, plain C data, and refuses the library
+//! Loading reads the library's declaration header, plain C data, and rejects the library
 //! unless its SDK ABI version, SDK, target, compiler, salvo and panic strategy equal the
 //! host's, then compares build IDs, and only then calls into the library. See
 //! `latchkey_sdk::dynamic` for what the library's side of the boundary does.
@@ -37,7 +37,7 @@ pub enum LibraryError {
         /// Where the entry was set.
         origin: String,
     },
-    /// The dynamic loader refused the file.
+    /// The dynamic loader rejected the file.
     #[error("cannot load dynamic plugin {path}: {message}")]
     Open {
         /// The resolved path.
@@ -144,7 +144,7 @@ pub(super) fn load_all(
 ///
 /// # Errors
 ///
-/// A file the loader refuses, one without a declaration, a build that differs from the
+/// A file the loader rejects, one without a declaration, a build that differs from the
 /// host's, or a plugin that panicked while being created.
 pub fn load(path: &Path, services: &HostServices) -> Result<Box<dyn Plugin>, LibraryError> {
     // SAFETY: opening runs the library's initializers. A Latchkey plugin library has only
@@ -154,8 +154,8 @@ pub fn load(path: &Path, services: &HostServices) -> Result<Box<dyn Plugin>, Lib
         path: path.to_owned(),
         message: error.to_string(),
     })?;
-    // Never unloaded, not even after a refusal: once the library ran code, the host may
-    // hold its strings and tracing metadata. A refusal ends the process anyway.
+    // Never unloaded, not even after a rejection: once the library ran code, the host may
+    // hold its strings and tracing metadata. A rejection ends the process anyway.
     let library: &'static Library = Box::leak(Box::new(library));
     // SAFETY: the symbol's type is what every SDK version exports under this name; a
     // foreign library exporting the name is outside what the host can defend against.
