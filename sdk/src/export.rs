@@ -1,4 +1,4 @@
-//! Registration of compiled-in plugins.
+//! Registration of compiled-in plugins, and the export of library plugins.
 
 use crate::plugin::Plugin;
 
@@ -56,5 +56,57 @@ macro_rules! register_plugin {
                 ::std::boxed::Box::new(<$plugin as ::std::default::Default>::default())
             })
         }
+    };
+}
+
+/// Exports a plugin type, which must implement [`Plugin`] and [`Default`], from a
+/// `cdylib`, for the host to load through `[[dynamic_plugins]]`.
+///
+/// The items it adds exist only when the calling crate's `dynamic` feature is on, so the
+/// same crate also links into a host as a plain library, registered with
+/// [`register_plugin!`](crate::register_plugin), without two plugins clashing over the
+/// entry symbol or the global allocator:
+///
+/// ```toml
+/// [lib]
+/// crate-type = ["rlib", "cdylib"]
+///
+/// [features]
+/// dynamic = []
+/// ```
+///
+/// ```
+/// # use latchkey_sdk::prelude::*;
+/// #[derive(Default)]
+/// struct Hello;
+/// # impl Plugin for Hello {
+/// #     fn name(&self) -> &'static str { "hello" }
+/// #     fn version(&self) -> &'static str { "0.1.0" }
+/// #     fn default_order(&self) -> i32 { 500 }
+/// #     fn configure(&self, _: ConfigSection<'_>, _: &HostSettings)
+/// #         -> Result<Box<dyn ConfiguredPlugin>, ConfigError> { unreachable!() }
+/// # }
+/// latchkey_sdk::register_plugin!(Hello);
+/// latchkey_sdk::export_plugin!(Hello);
+/// ```
+///
+/// With the feature on, the library's global allocator becomes
+/// [`ForwardingAllocator`](crate::dynamic::ForwardingAllocator), so the crate must not
+/// declare one of its own.
+#[macro_export]
+macro_rules! export_plugin {
+    ($plugin:ty) => {
+        #[cfg(feature = "dynamic")]
+        #[global_allocator]
+        static __LATCHKEY_ALLOCATOR: $crate::dynamic::ForwardingAllocator =
+            $crate::dynamic::ForwardingAllocator;
+
+        /// The declaration the Latchkey host reads before loading this library.
+        #[cfg(feature = "dynamic")]
+        #[doc(hidden)]
+        #[allow(unsafe_code, non_upper_case_globals)]
+        #[unsafe(no_mangle)]
+        pub static latchkey_plugin_declaration: $crate::dynamic::PluginDeclaration =
+            $crate::dynamic::PluginDeclaration::new($crate::dynamic::load::<$plugin>);
     };
 }

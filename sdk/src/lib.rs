@@ -116,6 +116,7 @@ mod export;
 pub mod guard;
 pub mod http;
 pub mod plugin;
+mod task;
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -132,6 +133,7 @@ pub use crate::plugin::{
     BoxFuture, ConfiguredPlugin, Contribution, Hoop, HostSettings, Plugin, ShutdownSignal,
     StartContext,
 };
+pub use crate::task::spawn;
 
 /// The items nearly every plugin uses.
 pub mod prelude {

@@ -305,6 +305,25 @@ async fn library_plugin_serves_among_built_ins() {
         .expect("visit counter in Redis");
     assert_eq!(visits, "2");
 
+    // The task the hello route spawns through the SDK runs on the host's runtime, where
+    // its timeout finds a timer.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let last_visit: Option<String> = redis_connection
+            .get("latchkey:greeter:last_visit")
+            .await
+            .expect("Redis readable");
+        if last_visit.is_some() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no last visit recorded:\n{}",
+            host.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
     // Order 50 puts its hoop inside cors (20) and outside rate_limit (100): the limiter's
     // 429 passes back through it, the preflight that cors answers does not reach it.
     let limited = host.get("/api/greeter/hello").await;
@@ -362,6 +381,19 @@ async fn library_plugin_serves_among_built_ins() {
     host.log_line(&[
         "plugin handler panicked",
         "greeter panic route called",
+        "greeter",
+    ])
+    .await;
+    let (status, _) = host.get_json("/api/greeter/ticks").await;
+    assert_eq!(status, StatusCode::OK);
+
+    // So is a panic in a task it spawned, which the request does not wait for.
+    let (status, body) = host.get_json("/api/greeter/panic?in=task").await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(body, json!({ "spawned": true }));
+    host.log_line(&[
+        "plugin task panicked",
+        "greeter spawned task panicked",
         "greeter",
     ])
     .await;

@@ -7,10 +7,10 @@
 //!
 //! | path | answer |
 //! | --- | --- |
-//! | `GET /api/greeter/hello` | `{"greeting", "visits"}`, counting visits in the store |
+//! | `GET /api/greeter/hello` | `{"greeting", "visits"}`, counting visits in the store; a spawned task records the time of the latest |
 //! | `GET /api/greeter/me` | `{"greeting", "sub"}` for a valid Bearer token, else 401 |
 //! | `GET /api/greeter/ticks` | `{"ticks"}`, how often the background task ran |
-//! | `GET /api/greeter/panic` | panics, when `panic_route` is on |
+//! | `GET /api/greeter/panic` | panics, when `panic_route` is on; with `?in=task`, 202 and a spawned task panics |
 //!
 //! Its hoop puts `x-greeter: <greeting>` on every response that passes through it, so a
 //! response shows whether the hoop ran: an inner plugin's early answer does, an outer

@@ -14,6 +14,9 @@ use crate::routes::{self, Greeting};
 /// Store key of the visit counter.
 pub(crate) const VISITS_KEY: &str = "greeter:visits";
 
+/// Store key of the latest visit's time, in Unix seconds.
+pub(crate) const LAST_VISIT_KEY: &str = "greeter:last_visit";
+
 /// Store key of the background task's tick counter.
 pub(crate) const TICKS_KEY: &str = "greeter:ticks";
 

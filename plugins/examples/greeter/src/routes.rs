@@ -2,15 +2,16 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use latchkey_sdk::ApiError;
 use latchkey_sdk::capability::Store;
-use latchkey_sdk::salvo::http::HeaderValue;
+use latchkey_sdk::salvo::http::{HeaderValue, StatusCode};
 use latchkey_sdk::salvo::writing::Json;
 use latchkey_sdk::salvo::{Depot, FlowCtrl, Handler, Request, Response, async_trait};
 use serde::Serialize;
 
-use crate::plugin::{COUNTER_TTL, TICKS_KEY, VISITS_KEY, subject};
+use crate::plugin::{COUNTER_TTL, LAST_VISIT_KEY, TICKS_KEY, VISITS_KEY, subject};
 
 /// The configured greeting, already checked to be a valid header value.
 #[derive(Debug, Clone)]
@@ -44,15 +45,33 @@ pub(crate) struct Hello {
 impl Handler for Hello {
     async fn handle(&self, _: &mut Request, _: &mut Depot, res: &mut Response, _: &mut FlowCtrl) {
         match self.store.increment(VISITS_KEY, 1, COUNTER_TTL).await {
-            Ok(visits) => res.render(Json(HelloBody {
-                greeting: &self.greeting.0,
-                visits,
-            })),
+            Ok(visits) => {
+                latchkey_sdk::spawn(record_last_visit(Arc::clone(&self.store)));
+                res.render(Json(HelloBody {
+                    greeting: &self.greeting.0,
+                    visits,
+                }));
+            }
             Err(error) => {
                 tracing::warn!(%error, "visit not counted");
                 res.render(ApiError::store_unavailable(&error));
             }
         }
+    }
+}
+
+/// Writes the time of the latest visit, off the request's path and within a second.
+async fn record_last_visit(store: Arc<dyn Store>) {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
+        .to_string();
+    let write = store.set(LAST_VISIT_KEY, now.as_bytes(), Some(COUNTER_TTL));
+    match tokio::time::timeout(Duration::from_secs(1), write).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => tracing::warn!(%error, "last visit not recorded"),
+        Err(_) => tracing::warn!("last visit not recorded in time"),
     }
 }
 
@@ -109,14 +128,26 @@ impl Handler for Ticks {
     }
 }
 
-/// `GET /api/greeter/panic`: panics, to show that the host contains it.
+/// `GET /api/greeter/panic`: panics, to show that the host contains it. With `?in=task`
+/// it answers 202 and the task it spawns panics instead.
 pub(crate) struct Panic;
 
 #[async_trait]
 impl Handler for Panic {
-    async fn handle(&self, _: &mut Request, _: &mut Depot, _: &mut Response, _: &mut FlowCtrl) {
+    async fn handle(&self, req: &mut Request, _: &mut Depot, res: &mut Response, _: &mut FlowCtrl) {
+        if req.query::<String>("in").as_deref() == Some("task") {
+            latchkey_sdk::spawn(async { panic!("greeter spawned task panicked") });
+            res.status_code(StatusCode::ACCEPTED);
+            res.render(Json(SpawnedBody { spawned: true }));
+            return;
+        }
         panic!("greeter panic route called");
     }
+}
+
+#[derive(Serialize)]
+struct SpawnedBody {
+    spawned: bool,
 }
 
 /// Puts `x-greeter` on every response that passes back through it.
