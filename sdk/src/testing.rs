@@ -67,7 +67,8 @@ impl FakeStore {
             .copied()
     }
 
-    /// Makes every read fail as if the backend were unreachable, until called with false.
+    /// Makes every operation fail as if the backend were unreachable, until called with
+    /// false. A failed operation changes nothing.
     pub fn set_unavailable(&self, unavailable: bool) {
         self.unavailable.store(unavailable, Ordering::SeqCst);
     }
@@ -119,6 +120,7 @@ impl Store for FakeStore {
     }
 
     async fn set(&self, key: &str, value: &[u8], ttl: Option<Duration>) -> Result<(), StoreError> {
+        self.check_available()?;
         self.count_write();
         self.record_ttl(key, ttl);
         self.lock().insert(key.to_owned(), value.to_vec());
@@ -131,6 +133,7 @@ impl Store for FakeStore {
         value: &[u8],
         ttl: Option<Duration>,
     ) -> Result<bool, StoreError> {
+        self.check_available()?;
         self.record_ttl(key, ttl);
         if let Some((racing_key, racing_value)) = self.racing().take() {
             self.lock().insert(racing_key, racing_value);
@@ -145,11 +148,13 @@ impl Store for FakeStore {
     }
 
     async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.check_available()?;
         self.count_write();
         Ok(self.lock().remove(key))
     }
 
     async fn delete(&self, key: &str) -> Result<bool, StoreError> {
+        self.check_available()?;
         self.count_write();
         Ok(self.lock().remove(key).is_some())
     }
@@ -161,6 +166,7 @@ impl Store for FakeStore {
         new: &[u8],
         ttl: Option<Duration>,
     ) -> Result<bool, StoreError> {
+        self.check_available()?;
         self.count_write();
         self.record_ttl(key, ttl);
         let lost = self
@@ -181,6 +187,7 @@ impl Store for FakeStore {
     }
 
     async fn increment(&self, key: &str, by: i64, _: Duration) -> Result<i64, StoreError> {
+        self.check_available()?;
         self.count_write();
         let mut entries = self.lock();
         let current = entries
@@ -193,11 +200,40 @@ impl Store for FakeStore {
     }
 
     async fn keys(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        self.check_available()?;
         Ok(self
             .lock()
             .keys()
             .filter(|key| key.starts_with(prefix))
             .cloned()
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn unavailable_store_fails_every_operation() {
+        let store = FakeStore::with("kept", b"1");
+        store.set_unavailable(true);
+        let ttl = Duration::from_secs(60);
+
+        assert!(store.get("kept").await.is_err());
+        assert!(store.keys("").await.is_err());
+        assert!(store.set("new", b"1", None).await.is_err());
+        assert!(store.insert_new("new", b"1", None).await.is_err());
+        assert!(store.increment("count", 1, ttl).await.is_err());
+        assert!(store.take("kept").await.is_err());
+        assert!(store.delete("kept").await.is_err());
+        let swap = store.compare_and_swap("kept", Some(b"1"), b"2", None);
+        assert!(swap.await.is_err());
+
+        // Nothing was written or removed while it was unavailable.
+        assert_eq!(store.writes(), 0);
+        assert_eq!(store.value("kept"), Some(b"1".to_vec()));
+        store.set_unavailable(false);
+        assert_eq!(store.keys("").await.expect("available"), ["kept"]);
     }
 }

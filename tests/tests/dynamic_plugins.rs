@@ -1,6 +1,6 @@
 //! Plugins loaded from shared libraries.
 //!
-//! The example plugin `greeter` and three fixture libraries are built as `cdylib`s in one
+//! The example plugin `greeter` and four fixture libraries are built as `cdylib`s in one
 //! cargo invocation with the `latchkey` binary, into `target/dynamic-plugins`, so that the
 //! crates they share are built the same way. Each test runs that binary as a process with
 //! `[[dynamic_plugins]]` in its config, and talks HTTP to it or reads its rejection.
@@ -69,8 +69,11 @@ fn build() -> &'static Build {
                 "latchkey-fixture-not-a-plugin",
                 "-p",
                 "latchkey-fixture-clashing-name",
+                "-p",
+                "latchkey-fixture-panicking-tokens",
                 "--features",
-                "latchkey-example-greeter/dynamic,latchkey-fixture-clashing-name/dynamic",
+                "latchkey-example-greeter/dynamic,latchkey-fixture-clashing-name/dynamic,\
+                 latchkey-fixture-panicking-tokens/dynamic",
                 "--target-dir",
             ])
             .arg(&target)
@@ -429,6 +432,58 @@ async fn library_plugin_serves_among_built_ins() {
     assert_eq!(body["greeting"], "bonjour");
     assert_eq!(body["sub"], registered["userID"]);
 
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn panicking_library_capabilities_contained() {
+    let library = build().library("latchkey-fixture-panicking-tokens");
+    let config = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\npublic_url = \"{ORIGIN}\"\n\
+         [plugins.jwt]\nenabled = false\n\
+         [[dynamic_plugins]]\npath = {library:?}\n"
+    );
+    let host = Process::start("capabilities", &config).await;
+
+    // The passkey plugin's registration ends in the library's token issuer, which panics.
+    // The panic becomes a signing failure, which the passkey plugin reports as 503.
+    let mut device = Device::new();
+    let (status, options) = host
+        .get_json("/api/auth/challenge/register?displayName=Ada")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{options}");
+    let attestation = device.register(&options).await.expect("device registers");
+    let (status, body) = host
+        .post_json(
+            "/api/auth/register-passkey",
+            &json!({ "attestationResponse": attestation }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["code"], "token_unavailable");
+    assert!(!body.to_string().contains("fixture"), "{body}");
+    host.log_line(&[
+        "plugin capability panicked",
+        "fixture issuer panicked",
+        "panicking_tokens",
+    ])
+    .await;
+
+    // The guard's call into the library's verifier panics: the token is rejected.
+    let response = host
+        .http
+        .get(format!("{}/api/auth/me", host.url))
+        .bearer_auth("eyJhbGciOiJSUzI1NiJ9.e30.c2ln")
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    host.log_line(&["plugin capability panicked", "fixture verifier panicked"])
+        .await;
+
+    // And the host still serves.
+    let (status, options) = host.get_json("/api/auth/challenge/login").await;
+    assert_eq!(status, StatusCode::OK, "{options}");
     host.stop().await;
 }
 

@@ -18,9 +18,9 @@ use crate::plugin::{BoxFuture, Contribution, Hoop};
 
 /// The crossing of the host's calls into one library plugin.
 ///
-/// NOTE: capabilities cross outside it. A panic in a capability that a library provides,
-/// or in a host capability that library code calls, unwinds into the other copy of std,
-/// which aborts the process.
+/// The SDK's own capabilities that a library provides cross inside it too. NOTE: a
+/// capability type that a library plugin defines itself, and a host capability that
+/// library code calls, cross outside it, so a panic in one aborts the process.
 #[derive(Clone)]
 pub(super) struct Boundary {
     pub(super) plugin: &'static str,

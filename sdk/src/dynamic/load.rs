@@ -8,6 +8,7 @@ use tracing::Dispatch;
 
 use super::allocator::{self, HostAllocator};
 use super::boundary::{self, Boundary, panic_message};
+use super::capabilities;
 use crate::config::{ConfigError, ConfigSection};
 use crate::error::PluginError;
 use crate::plugin::{ConfiguredPlugin, Contribution, HostSettings, Plugin, StartContext};
@@ -131,6 +132,7 @@ impl Plugin for ContainedPlugin {
         Ok(Box::new(ContainedConfigured {
             inner: configured,
             boundary: self.boundary.clone(),
+            provides: self.provides.clone(),
         }))
     }
 }
@@ -139,6 +141,7 @@ impl Plugin for ContainedPlugin {
 struct ContainedConfigured {
     inner: Box<dyn ConfiguredPlugin>,
     boundary: Boundary,
+    provides: Vec<&'static str>,
 }
 
 #[async_trait]
@@ -154,6 +157,7 @@ impl ConfiguredPlugin for ContainedConfigured {
             .map_err(|message| {
                 PluginError::start(format!("panicked while starting: {message}"))
             })??;
+        capabilities::contain_provided(&boundary, context, &self.provides)?;
         Ok(boundary.contain(contribution))
     }
 }

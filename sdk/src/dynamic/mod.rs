@@ -28,6 +28,7 @@
 
 mod allocator;
 mod boundary;
+mod capabilities;
 mod declaration;
 mod load;
 
