@@ -708,3 +708,56 @@ async fn subject_rule_counts_each_user_on_one_address() {
         "one counter per user and one for the address: {keys:?}"
     );
 }
+
+#[tokio::test]
+async fn path_spellings_share_one_counter() {
+    let per_path = "[[plugins.rate_limit.rules]]\nname = \"per_path\"\n\
+                    path_prefix = \"/.well-known\"\nkey = \"ip_path\"\nlimit = 10\nwindow = 3600\n";
+    let host = TestHost::start_with(
+        &Backend::Memory,
+        &format!(
+            "{}{}{per_path}",
+            rule("global", "/", 100, 900, "allow"),
+            rule("auth", "/api/auth", 3, 3600, "deny")
+        ),
+    )
+    .await;
+    wait_for_window_start(3600, Duration::from_secs(30)).await;
+
+    // Each spelling reaches the login challenge route, and each counts against the auth
+    // rule, so the fourth request is over its limit of three.
+    let spellings = [
+        "//api/auth/challenge/login",
+        "/%61pi/auth/challenge/login",
+        "/api//auth/challenge/login",
+        "/api/%61uth/challenge/login",
+    ];
+    for (index, path) in spellings.iter().enumerate() {
+        let answer = get_with(&host, path, &[]).await;
+        if index < 3 {
+            assert_eq!(answer.status, StatusCode::OK, "{path}: {answer:?}");
+            assert_eq!(answer.number("x-ratelimit-limit"), 3, "{path}");
+        } else {
+            assert_limited(&answer, 3, 3600);
+        }
+    }
+
+    // A per-path rule keeps one counter for every spelling of the JWKS path.
+    for path in [
+        "/.well-known/jwks.json",
+        "/.well-known//jwks.json",
+        "/.well-known/%6Awks.json",
+        "/.well-known/jwks.json/",
+    ] {
+        let answer = get_with(&host, path, &[]).await;
+        assert_eq!(answer.status, StatusCode::OK, "{path}: {answer:?}");
+    }
+    let per_path_counters: Vec<String> = host
+        .store_keys()
+        .await
+        .into_iter()
+        .filter(|key| key.starts_with("rate_limit:per_path:"))
+        .collect();
+    assert_eq!(per_path_counters.len(), 1, "{per_path_counters:?}");
+    host.stop().await;
+}

@@ -4,6 +4,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use latchkey_sdk::salvo::http::Method;
+use latchkey_sdk::salvo::routing::decode_url_path;
 use latchkey_sdk::{ConfigError, ConfigSection, HostSettings};
 use serde::Deserialize;
 
@@ -156,6 +157,21 @@ impl Rule {
         let method_matches = self.methods.is_empty() || self.methods.contains(method);
         method_matches && prefix_matches(&self.path_prefix, path)
     }
+}
+
+/// Returns `path`, a request's raw URI path, spelled the way salvo's router reads it: each
+/// segment percent-decoded and empty segments dropped. Rules match on this form and
+/// per-path counters are keyed by it, so `//api/%61uth` counts as `/api/auth`.
+pub(crate) fn routed_path(path: &str) -> String {
+    let mut routed = String::with_capacity(path.len());
+    for segment in path.split('/').filter(|segment| !segment.is_empty()) {
+        routed.push('/');
+        routed.push_str(&decode_url_path(segment));
+    }
+    if routed.is_empty() {
+        routed.push('/');
+    }
+    routed
 }
 
 /// Returns whether `path` is under `prefix`, comparing whole segments.
@@ -501,6 +517,29 @@ mod tests {
     fn empty_rule_list_accepted() {
         let policy = policy_from("[plugins.rate_limit]\nrules = []").unwrap();
         assert!(policy.rules.is_empty());
+    }
+
+    #[test]
+    fn routed_path_decodes_and_drops_empty_segments() {
+        for spelling in [
+            "/api/auth/challenge/login",
+            "//api/auth/challenge/login",
+            "/%61pi/auth/challenge/login",
+            "/api//auth/challenge/login",
+            "/api/%61uth/challenge/login/",
+        ] {
+            assert_eq!(
+                routed_path(spelling),
+                "/api/auth/challenge/login",
+                "{spelling}"
+            );
+        }
+        assert_eq!(routed_path(""), "/");
+        assert_eq!(routed_path("//"), "/");
+        assert_eq!(
+            routed_path("/.well-known/%6Awks.json"),
+            "/.well-known/jwks.json"
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ use latchkey_sdk::salvo::{Depot, FlowCtrl, Handler, Request, Response, async_tra
 use latchkey_sdk::{Guard, error_chain};
 
 use crate::client_key::ClientResolver;
-use crate::config::{KeyKind, OnStoreError, Policy, Rule};
+use crate::config::{KeyKind, OnStoreError, Policy, Rule, routed_path};
 use crate::error::Rejection;
 use crate::window::{Window, counter_key};
 
@@ -84,7 +84,9 @@ impl RateLimit {
     /// the rejection of a rule whose store operation failed with `on_store_error = deny`.
     async fn count(&self, req: &Request, depot: &mut Depot) -> Result<Vec<Count<'_>>, Rejection> {
         let method = req.method();
-        let path = req.uri().path();
+        // Every spelling of a path that reaches one route counts as that one path.
+        let routed = routed_path(req.uri().path());
+        let path = routed.as_str();
         let mut matching = Vec::new();
         for state in &self.rules {
             if state.rule.matches(method, path) {
