@@ -368,12 +368,12 @@ async fn library_plugin_serves_among_built_ins() {
 
     // Its log lines reach the host's subscriber, inside a span naming the plugin.
     host.log_line(&[
-        "plugin{name=\"greeter\"}",
+        "library{plugin=\"greeter\"}",
         "greeter ready",
         "greeting=bonjour",
     ])
     .await;
-    host.log_line(&["plugin{name=\"greeter\"}", "greeter tick"])
+    host.log_line(&["library{plugin=\"greeter\"}", "greeter tick"])
         .await;
 
     // A panic in its handler is a 500 for that request only.
@@ -583,6 +583,28 @@ async fn unloadable_libraries_rejected_naming_the_file() {
         "{text}"
     );
     assert!(text.contains("does not exist"), "{text}");
+
+    // A truncated copy is rejected before the loader maps it, which would crash the host.
+    let greeter = std::fs::read(build.library("latchkey-example-greeter")).expect("readable");
+    let truncated = config_file("truncated", "").with_file_name("truncated.so");
+    std::fs::write(&truncated, &greeter[..4096]).expect("copy written");
+    let text = rejection(
+        "truncated",
+        &format!("[[dynamic_plugins]]\npath = {truncated:?}\n"),
+    )
+    .await;
+    assert!(
+        text.contains(&format!("{} (dynamic_plugins[0].path", truncated.display())),
+        "{text}"
+    );
+    assert!(text.contains("is truncated: it has 4096 bytes"), "{text}");
+
+    // The loader's own reason reaches the message.
+    let empty = config_file("empty", "").with_file_name("empty.so");
+    std::fs::write(&empty, b"").expect("empty file written");
+    let text = rejection("empty", &format!("[[dynamic_plugins]]\npath = {empty:?}\n")).await;
+    assert!(text.contains("dlopen failed: "), "{text}");
+    assert!(text.contains("file too short"), "{text}");
 
     // A relative path resolves against the config file's directory.
     let file = config_file(

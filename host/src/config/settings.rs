@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use figment::Figment;
 use figment::value::Value;
-use latchkey_sdk::{AdminKey, AdminKeys};
+use latchkey_sdk::{AdminKey, AdminKeys, ConfigError};
 use serde::{Deserialize, Serialize};
 
 use super::error::LoadError;
@@ -224,15 +224,20 @@ impl Settings {
         if figment.find_value(&path).is_err() {
             return Ok(PluginSwitch::default());
         }
+        // `focus` rather than `extract_inner`, whose errors carry the section's path already,
+        // so that `from_figment_at` names each key once.
         let switch: PluginSwitch = figment
-            .extract_inner(&path)
+            .focus(&path)
+            .extract()
             .map_err(|error| LoadError::from_figment_at(error, &path))?;
         if let Some((key, message)) = switch.scope.invalid_prefix() {
-            return Err(LoadError::invalid(
-                figment,
-                &format!("{path}.{key}"),
+            // The origin is recorded for the list, not for its items.
+            let list = key.split('[').next().unwrap_or(&key);
+            return Err(LoadError::Config(ConfigError::Invalid {
+                origin: latchkey_sdk::config::origin_of(figment, &format!("{path}.{list}")),
+                key: format!("{path}.{key}"),
                 message,
-            ));
+            }));
         }
         Ok(switch)
     }

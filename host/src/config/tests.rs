@@ -227,3 +227,32 @@ fn unknown_profile_names_its_origin() {
         Ok(())
     });
 }
+
+#[test]
+fn plugin_switch_errors_name_each_key_once() {
+    Jail::expect_with(|jail| {
+        jail.create_file(
+            "bad.toml",
+            "[plugins.cors]\nenabled = \"maybe\"\n\n\
+             [plugins.rate_limit.scope]\nexcept = [\"/api\", \"api/auth\"]\n",
+        )?;
+        let config = load(&from_cli(&["bad.toml"])).expect("the file itself loads");
+
+        let error = Settings::plugin_switch(&config.figment, "cors").unwrap_err();
+        let message = error.to_string();
+        assert!(
+            message.starts_with("invalid value for plugins.cors.enabled in "),
+            "{message}"
+        );
+        assert!(message.contains("bad.toml"), "{message}");
+
+        let error = Settings::plugin_switch(&config.figment, "rate_limit").unwrap_err();
+        let message = error.to_string();
+        assert!(
+            message.starts_with("invalid value for plugins.rate_limit.scope.except[1] in "),
+            "{message}"
+        );
+        assert!(message.contains("bad.toml"), "{message}");
+        Ok(())
+    });
+}

@@ -19,30 +19,32 @@ use latchkey_sdk::Plugin;
 use latchkey_sdk::dynamic::{self, BuildHeader, BuildMismatch, HostServices, PluginDeclaration};
 use libloading::Library;
 
+use super::library_file::{self, FileProblem};
 use crate::config::Settings;
 
 /// A reason a plugin library cannot be loaded. Each names the file.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LibraryError {
-    /// No file at the path.
-    #[error(
-        "dynamic plugin {path} ({key}, from {origin}) does not exist: build it, or fix the path"
-    )]
-    NotFound {
+    /// The path names no library file, or one that cannot be read or is cut short.
+    #[error("dynamic plugin {path} ({key}, from {origin}) {problem}")]
+    File {
         /// The resolved path.
         path: PathBuf,
         /// `dynamic_plugins[<index>].path`.
         key: String,
         /// Where the entry was set.
         origin: String,
+        /// The problem with the file.
+        #[source]
+        problem: FileProblem,
     },
     /// The dynamic loader rejected the file.
     #[error("cannot load dynamic plugin {path}: {message}")]
     Open {
         /// The resolved path.
         path: PathBuf,
-        /// The loader's message.
+        /// The loader's message, with the reason it gives.
         message: String,
     },
     /// The file exports no declaration.
@@ -122,11 +124,12 @@ pub(super) fn load_all(
             let path = base
                 .as_deref()
                 .map_or_else(|| entry.path.clone(), |dir| dir.join(&entry.path));
-            if !path.is_file() {
-                return Err(LibraryError::NotFound {
+            if let Err(problem) = library_file::check(&path) {
+                return Err(LibraryError::File {
                     path,
                     key: format!("dynamic_plugins[{index}].path"),
                     origin: latchkey_sdk::config::origin_of(figment, "dynamic_plugins"),
+                    problem,
                 });
             }
             let plugin = load(&path, &services)?;
@@ -152,7 +155,8 @@ pub fn load(path: &Path, services: &HostServices) -> Result<Box<dyn Plugin>, Lib
     // opened with RTLD_LOCAL, so its symbols do not replace the host's.
     let library = unsafe { Library::new(path) }.map_err(|error| LibraryError::Open {
         path: path.to_owned(),
-        message: error.to_string(),
+        // libloading keeps the loader's reason, such as "file too short", in `source()`.
+        message: latchkey_sdk::error_chain(&error),
     })?;
     // Never unloaded, not even after a rejection: once the library ran code, the host may
     // hold its strings and tracing metadata. A rejection ends the process anyway.

@@ -2,12 +2,14 @@
 //!
 //! - [`builtin`]: plugins compiled into this binary, collected through `inventory`.
 //! - [`dynamic`]: plugins loaded from the shared libraries of `[[dynamic_plugins]]`.
+//! - [`library_file`]: checks of a library's file before the loader maps it.
 //! - [`order`]: the start order that satisfies every required capability.
 //! - [`scope`]: the paths that config limits a plugin's hoops to.
 
 mod builtin;
 mod catalog;
 pub mod dynamic;
+pub mod library_file;
 mod order;
 pub(crate) mod scope;
 

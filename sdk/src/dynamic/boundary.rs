@@ -56,7 +56,7 @@ impl Boundary {
     /// Calls `f` inside the boundary, returning the panic message if it panicked.
     pub(super) fn call<T>(&self, f: impl FnOnce() -> T) -> Result<T, String> {
         let _runtime = self.runtime.enter();
-        let _span = tracing::error_span!("plugin", name = self.plugin).entered();
+        let _span = tracing::error_span!("library", plugin = self.plugin).entered();
         catch_unwind(AssertUnwindSafe(f)).map_err(|panic| panic_message(&*panic))
     }
 
@@ -65,7 +65,7 @@ impl Boundary {
         Contained {
             future,
             runtime: self.runtime.clone(),
-            span: tracing::error_span!("plugin", name = self.plugin),
+            span: tracing::error_span!("library", plugin = self.plugin),
         }
     }
 

@@ -111,7 +111,9 @@ impl PluginDeclaration {
         }
     }
 
-    /// Reads the header.
+    /// Reads the header. Each string is cut to [`MAX_HEADER_TEXT`] characters and has its
+    /// control characters escaped, so that a damaged library cannot put a long or
+    /// multi-line value into the host's error message.
     ///
     /// # Safety
     ///
@@ -121,9 +123,7 @@ impl PluginDeclaration {
     pub unsafe fn header(&self) -> BuildHeader {
         // SAFETY: the caller promises NUL-terminated strings behind the pointers.
         let text = |pointer: *const c_char| {
-            unsafe { CStr::from_ptr(pointer) }
-                .to_string_lossy()
-                .into_owned()
+            printable(&unsafe { CStr::from_ptr(pointer) }.to_string_lossy())
         };
         BuildHeader {
             abi_version: self.abi_version,
@@ -134,6 +134,26 @@ impl PluginDeclaration {
             panic_strategy: text(self.panic_strategy),
         }
     }
+}
+
+/// Maximum length of a header string as the host reads it, in characters.
+pub const MAX_HEADER_TEXT: usize = 200;
+
+/// Returns `text` cut to [`MAX_HEADER_TEXT`] characters, with control characters escaped.
+fn printable(text: &str) -> String {
+    let mut printable = String::new();
+    for (index, character) in text.chars().enumerate() {
+        if index == MAX_HEADER_TEXT {
+            printable.push_str("...");
+            break;
+        }
+        if character.is_control() {
+            printable.extend(character.escape_default());
+        } else {
+            printable.push(character);
+        }
+    }
+    printable
 }
 
 /// The build facts of a declaration's header, read into owned strings.
@@ -291,6 +311,16 @@ mod tests {
         let mismatch = library.mismatch(&host).expect("differs");
         assert_eq!(mismatch.fact, "compiler");
         assert_eq!(mismatch.host, RUSTC_VERSION);
+    }
+
+    #[test]
+    fn header_text_escaped_and_cut() {
+        assert_eq!(printable("rustc 1.91.1"), "rustc 1.91.1");
+        assert_eq!(printable("0\n1.0\u{1b}[2J"), "0\\n1.0\\u{1b}[2J");
+        let long = "x".repeat(MAX_HEADER_TEXT + 50);
+        let shown = printable(&long);
+        assert_eq!(shown.len(), MAX_HEADER_TEXT + 3);
+        assert!(shown.ends_with("..."), "{shown}");
     }
 
     #[test]

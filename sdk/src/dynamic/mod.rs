@@ -18,7 +18,7 @@
 //!   every allocation on either side comes from and returns to one allocator;
 //! - [`load`] installs the host's tracing dispatcher in the library's copy of tracing;
 //! - every call the host makes into the plugin runs inside a boundary that enters the
-//!   host's tokio runtime, opens a `plugin` span naming the plugin, and catches a panic
+//!   host's tokio runtime, opens a `library` span naming the plugin, and catches a panic
 //!   on the library's side. A panic must not unwind into the host's frames, which belong
 //!   to another copy of std.
 //!
@@ -36,7 +36,7 @@ pub use self::allocator::{ForwardingAllocator, HostAllocator};
 pub use self::boundary::panic_message;
 pub(crate) use self::boundary::spawn_in_library;
 pub use self::declaration::{
-    ABI_VERSION, BuildHeader, BuildMismatch, ENTRY_SYMBOL, LoadFn, PANIC_STRATEGY,
+    ABI_VERSION, BuildHeader, BuildMismatch, ENTRY_SYMBOL, LoadFn, MAX_HEADER_TEXT, PANIC_STRATEGY,
     PluginDeclaration, RUSTC_VERSION, SALVO_VERSION, SDK_VERSION, TARGET, build_id,
 };
 pub use self::load::{HostServices, load};
