@@ -656,10 +656,12 @@ async fn duplicate_plugin_names_rejected() {
         &greeter_config("", "order = 50\n[plugins.greeter]\norder = 60\n"),
     )
     .await;
+    assert!(text.contains("plugins.greeter.order (60, from "), "{text}");
     assert!(
-        text.contains("plugins.greeter.order (60) and dynamic_plugins[0].order (50) disagree"),
+        text.contains("dynamic_plugins[0].order (50, from "),
         "{text}"
     );
+    assert!(text.contains("disagree: set it in one place"), "{text}");
 }
 
 #[tokio::test]

@@ -84,8 +84,9 @@ pub enum CatalogError {
     },
     /// A `[[dynamic_plugins]]` entry and `[plugins.<name>]` disagree on a switch.
     #[error(
-        "plugins.{name}.{key} ({section}) and dynamic_plugins[{index}].{key} ({entry}) \
-         disagree: set it in one place"
+        "plugins.{name}.{key} ({section}, from {section_origin}) and \
+         dynamic_plugins[{index}].{key} ({entry}, from {entry_origin}) disagree: set it in \
+         one place"
     )]
     ConflictingSwitch {
         /// The plugin's name.
@@ -96,8 +97,12 @@ pub enum CatalogError {
         index: usize,
         /// The section's value.
         section: String,
+        /// Where the section's value was set.
+        section_origin: String,
         /// The entry's value.
         entry: String,
+        /// Where the entry was set.
+        entry_origin: String,
     },
     /// A built-in plugin did not register.
     #[error(transparent)]
@@ -218,7 +223,9 @@ impl Catalog {
                 key,
                 index,
                 section,
+                section_origin: origin_of(figment, &format!("plugins.{name}.{key}")),
                 entry,
+                entry_origin: origin_of(figment, "dynamic_plugins"),
             };
             if let (Some(section), Some(entry)) = (section.enabled, enabled)
                 && section != entry
