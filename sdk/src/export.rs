@@ -62,10 +62,10 @@ macro_rules! register_plugin {
 /// Exports a plugin type, which must implement [`Plugin`] and [`Default`], from a
 /// `cdylib`, for the host to load through `[[dynamic_plugins]]`.
 ///
-/// The items it adds exist only when the calling crate's `dynamic` feature is on, so the
+/// The items it adds exist only when the calling crate's `dynamic` feature is on. So the
 /// same crate also links into a host as a plain library, registered with
-/// [`register_plugin!`](crate::register_plugin), without two plugins clashing over the
-/// entry symbol or the global allocator:
+/// [`register_plugin!`](crate::register_plugin), and adds no entry symbol or global
+/// allocator to that host:
 ///
 /// ```toml
 /// [lib]

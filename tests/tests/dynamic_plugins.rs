@@ -293,7 +293,7 @@ async fn library_plugin_serves_among_built_ins() {
     );
     let host = Process::start("serves", &config).await;
 
-    // Its route answers, with its config, and counts in the store.
+    // Its route responds, with its config, and counts in the store.
     for visits in 1..=2 {
         let response = host.get("/api/greeter/hello").await;
         assert_eq!(response.status(), StatusCode::OK);
@@ -328,7 +328,7 @@ async fn library_plugin_serves_among_built_ins() {
     }
 
     // Order 50 puts its hoop inside cors (20) and outside rate_limit (100): the limiter's
-    // 429 passes back through it, the preflight that cors answers does not reach it.
+    // 429 passes back through it, and the preflight that cors handles does not reach it.
     let limited = host.get("/api/greeter/hello").await;
     assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(limited.headers()["x-greeter"], "bonjour");
@@ -496,7 +496,7 @@ async fn configured_order_moves_the_hoop_inside_the_limiter() {
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(response.headers()["x-greeter"], "hello");
     }
-    // The limiter (100) now answers before the request reaches the greeter's hoop.
+    // The limiter (100) now responds before the request reaches the greeter's hoop.
     let limited = host.get("/api/greeter/hello").await;
     assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(limited.headers().get("x-greeter").is_none());

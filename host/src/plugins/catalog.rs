@@ -97,11 +97,11 @@ pub enum CatalogError {
         index: usize,
         /// The section's value.
         section: String,
-        /// Where the section's value was set.
+        /// Source of the section's value.
         section_origin: String,
         /// The entry's value.
         entry: String,
-        /// Where the entry was set.
+        /// Source of the entry.
         entry_origin: String,
     },
     /// A built-in plugin did not register.

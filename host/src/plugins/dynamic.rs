@@ -33,7 +33,7 @@ pub enum LibraryError {
         path: PathBuf,
         /// `dynamic_plugins[<index>].path`.
         key: String,
-        /// Where the entry was set.
+        /// Source of the entry.
         origin: String,
         /// The problem with the file.
         #[source]

@@ -52,7 +52,7 @@ pub const PANIC_STRATEGY: &str = if cfg!(panic = "unwind") {
 /// Creates the plugin of a library, once its declaration matched the host's build.
 pub type LoadFn = fn(&HostServices) -> Result<Box<dyn Plugin>, String>;
 
-/// What a plugin library exports under [`ENTRY_SYMBOL`].
+/// The declaration a plugin library exports under [`ENTRY_SYMBOL`].
 ///
 /// The fields up to `panic_strategy` are the header: plain C data whose layout no SDK
 /// version changes, so any host can read any library's header and say what differs. The
@@ -176,7 +176,7 @@ pub struct BuildHeader {
 /// One fact in which a library's build differs from the host's.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BuildMismatch {
-    /// What differs, such as `SDK ABI version` or `rustc`.
+    /// The differing fact, such as `SDK ABI version` or `compiler`.
     pub fact: &'static str,
     /// The library's value.
     pub library: String,

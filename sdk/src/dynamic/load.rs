@@ -13,7 +13,7 @@ use crate::config::{ConfigError, ConfigSection};
 use crate::error::PluginError;
 use crate::plugin::{ConfiguredPlugin, Contribution, HostSettings, Plugin, StartContext};
 
-/// What the host hands a library when it loads it.
+/// The services the host hands a library when it loads it.
 #[derive(Debug, Clone)]
 pub struct HostServices {
     dispatch: Dispatch,

@@ -129,7 +129,7 @@ impl Handler for Ticks {
 }
 
 /// `GET /api/greeter/panic`: panics, to show that the host contains it. With `?in=task`
-/// it answers 202 and the task it spawns panics instead.
+/// it returns 202 and the task it spawns panics instead.
 pub(crate) struct Panic;
 
 #[async_trait]
