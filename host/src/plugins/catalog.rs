@@ -84,9 +84,8 @@ pub enum CatalogError {
     },
     /// A `[[dynamic_plugins]]` entry and `[plugins.<name>]` disagree on a switch.
     #[error(
-        "plugins.{name}.{key} ({section}, from {section_origin}) and \
-         dynamic_plugins[{index}].{key} ({entry}, from {entry_origin}) disagree: set it in \
-         one place"
+        "plugins.{name}.{key} ({section}) and dynamic_plugins[{index}].{key} ({entry}) \
+         disagree: set it in one place"
     )]
     ConflictingSwitch {
         /// The plugin's name.
@@ -95,14 +94,10 @@ pub enum CatalogError {
         key: &'static str,
         /// The index of the library entry.
         index: usize,
-        /// The section's value.
+        /// The section's value and its source, such as `60, from /etc/latchkey.toml`.
         section: String,
-        /// Source of the section's value.
-        section_origin: String,
-        /// The entry's value.
+        /// The entry's value and its source.
         entry: String,
-        /// Source of the entry.
-        entry_origin: String,
     },
     /// A built-in plugin did not register.
     #[error(transparent)]
@@ -222,10 +217,11 @@ impl Catalog {
                 name: name.to_owned(),
                 key,
                 index,
-                section,
-                section_origin: origin_of(figment, &format!("plugins.{name}.{key}")),
-                entry,
-                entry_origin: origin_of(figment, "dynamic_plugins"),
+                section: format!(
+                    "{section}, from {}",
+                    origin_of(figment, &format!("plugins.{name}.{key}"))
+                ),
+                entry: format!("{entry}, from {}", origin_of(figment, "dynamic_plugins")),
             };
             if let (Some(section), Some(entry)) = (section.enabled, enabled)
                 && section != entry
