@@ -105,7 +105,7 @@
 //!
 //! # Features
 //!
-//! - `testing`: [`testing::FakeStore`], a store for unit tests that can lose races on cue.
+//! - `testing`: `testing::FakeStore`, a store for unit tests that can lose races on cue.
 
 pub mod admin;
 pub mod capability;

@@ -28,15 +28,15 @@ impl HostAllocator {
     }
 }
 
-/// The host's allocator, once [`load`] installed it in this copy of the SDK.
+/// The host's allocator, once [`load`](super::load) installed it in this copy of the SDK.
 static HOST_ALLOCATOR: OnceLock<HostAllocator> = OnceLock::new();
 
 /// The global allocator of a plugin library: the host's allocator once the library is
 /// loaded, the system allocator before.
 ///
 /// The host binary uses the system allocator too, so the few allocations made before
-/// [`load`] (the dynamic loader runs no Rust code that allocates) are freed correctly
-/// either way.
+/// [`load`](super::load) (the dynamic loader runs no Rust code that allocates) are freed
+/// correctly either way.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ForwardingAllocator;
 
