@@ -13,15 +13,9 @@
 //!
 //! Run with `cargo bench -p latchkey-tests --bench jwks_throughput`.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use latchkey_sdk::salvo::conn::{Acceptor, Listener, TcpListener};
-use latchkey_sdk::salvo::hyper::body::Bytes;
-use latchkey_sdk::salvo::{
-    Depot, FlowCtrl, Handler, Request, Response, Router, Server, async_trait,
-};
+use latchkey_tests::load::{measure, serve_fixed_body};
 use latchkey_tests::{Backend, TestHost};
 
 /// Concurrent keep-alive clients.
@@ -34,20 +28,6 @@ const ROUND: Duration = Duration::from_secs(3);
 const ROUNDS: usize = 4;
 
 const JWKS: &str = "/.well-known/jwks.json";
-
-/// Writes a fixed JSON body, as the JWKS handler does, with nothing else around it.
-struct FixedBody(Bytes);
-
-#[async_trait]
-impl Handler for FixedBody {
-    async fn handle(&self, _: &mut Request, _: &mut Depot, res: &mut Response, _: &mut FlowCtrl) {
-        res.headers_mut().insert(
-            "content-type",
-            latchkey_sdk::salvo::http::HeaderValue::from_static("application/json"),
-        );
-        res.body(self.0.clone());
-    }
-}
 
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -72,7 +52,7 @@ async fn run() {
         .expect("ETag is text")
         .to_owned();
     let body = response.bytes().await.expect("JWKS body");
-    let bare_url = start_bare(body.clone()).await;
+    let bare_url = serve_fixed_body(body.clone()).await;
 
     let cases: [(&str, &str, Option<&str>); 3] = [
         ("bare_salvo", &bare_url, None),
@@ -80,12 +60,12 @@ async fn run() {
         ("jwks_304", &jwks_url, Some(&etag)),
     ];
     for (_, url, if_none_match) in cases {
-        measure(url, if_none_match, Duration::from_millis(500)).await;
+        measure(url, if_none_match, CONNECTIONS, Duration::from_millis(500)).await;
     }
     let mut totals = [(0_u64, Duration::ZERO); 3];
     for _ in 0..ROUNDS {
         for (index, (_, url, if_none_match)) in cases.iter().enumerate() {
-            let (count, elapsed) = measure(url, *if_none_match, ROUND).await;
+            let (count, elapsed) = measure(url, *if_none_match, CONNECTIONS, ROUND).await;
             totals[index].0 += count;
             totals[index].1 += elapsed;
         }
@@ -105,57 +85,4 @@ async fn run() {
         println!("{name:<16} {rate:>12.0} {:>16.2}", rate / floor);
     }
     host.stop().await;
-}
-
-/// Serves [`FixedBody`] with `body` on a free loopback port and returns its URL.
-async fn start_bare(body: Bytes) -> String {
-    let acceptor = TcpListener::new("127.0.0.1:0").bind().await;
-    let address = acceptor.holdings()[0]
-        .local_addr
-        .clone()
-        .into_std()
-        .expect("TCP address");
-    let router = Router::with_path("bare").get(FixedBody(body));
-    tokio::spawn(Server::new(acceptor).serve(router));
-    format!("http://{address}/bare")
-}
-
-/// Sends requests to `url` from [`CONNECTIONS`] clients for `length`, and returns how
-/// many got 200 or 304 and how long the round took.
-async fn measure(url: &str, if_none_match: Option<&str>, length: Duration) -> (u64, Duration) {
-    let answered = Arc::new(AtomicU64::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
-    let started = Instant::now();
-    let mut clients = Vec::with_capacity(CONNECTIONS);
-    for _ in 0..CONNECTIONS {
-        let client = reqwest::Client::builder()
-            .pool_max_idle_per_host(1)
-            .build()
-            .expect("HTTP client");
-        let url = url.to_owned();
-        let if_none_match = if_none_match.map(str::to_owned);
-        let answered = Arc::clone(&answered);
-        let stop = Arc::clone(&stop);
-        clients.push(tokio::spawn(async move {
-            while !stop.load(Ordering::Relaxed) {
-                let mut request = client.get(&url);
-                if let Some(etag) = &if_none_match {
-                    request = request.header("if-none-match", etag);
-                }
-                let Ok(response) = request.send().await else {
-                    continue;
-                };
-                let status = response.status().as_u16();
-                if response.bytes().await.is_ok() && (status == 200 || status == 304) {
-                    answered.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-        }));
-    }
-    tokio::time::sleep(length).await;
-    stop.store(true, Ordering::Relaxed);
-    for client in clients {
-        let _ = client.await;
-    }
-    (answered.load(Ordering::Relaxed), started.elapsed())
 }

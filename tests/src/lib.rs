@@ -9,6 +9,8 @@
 mod device;
 mod host;
 mod jwks;
+pub mod load;
+pub mod process;
 mod redis_server;
 
 pub use self::device::{Device, ORIGIN, RP_ID};

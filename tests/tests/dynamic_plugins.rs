@@ -8,231 +8,29 @@
 //! The same greeter source is also linked into this test binary as a plain library, so
 //! the in-process hosts here have it compiled in.
 
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use latchkey::plugins::{Catalog, PluginSource};
+use latchkey_tests::process::{
+    LibraryBuild, Process, START_TIMEOUT, config_file, latchkey_command, library_build,
+};
 use latchkey_tests::{Backend, Device, ORIGIN, RedisServer, TestHost};
 use redis::AsyncCommands;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 
 // Links the greeter into this binary, where `inventory` registers it as a built-in.
 use latchkey_example_greeter as _;
 
-/// How long a process gets to start or to reject its config.
-const START_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// The binary and libraries built together.
-struct Build {
-    binary: PathBuf,
-    directory: PathBuf,
-}
-
-impl Build {
-    /// Returns the path of the library of `crate_name`, such as `libx.so` on Linux.
-    fn library(&self, crate_name: &str) -> PathBuf {
-        let file = crate_name.replace('-', "_");
-        self.directory.join(format!(
-            "{}{file}{}",
-            std::env::consts::DLL_PREFIX,
-            std::env::consts::DLL_SUFFIX
-        ))
-    }
-}
-
-/// Builds the host and the plugin libraries once per test run.
-fn build() -> &'static Build {
-    static BUILD: OnceLock<Build> = OnceLock::new();
-    BUILD.get_or_init(|| {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .parent()
-            .expect("tests/ is inside the workspace")
-            .to_owned();
-        let target = root.join("target").join("dynamic-plugins");
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let output = std::process::Command::new(cargo)
-            .current_dir(&root)
-            .args([
-                "build",
-                "-p",
-                "latchkey",
-                "-p",
-                "latchkey-example-greeter",
-                "-p",
-                "latchkey-fixture-other-abi",
-                "-p",
-                "latchkey-fixture-not-a-plugin",
-                "-p",
-                "latchkey-fixture-clashing-name",
-                "-p",
-                "latchkey-fixture-panicking-tokens",
-                "--features",
-                "latchkey-example-greeter/dynamic,latchkey-fixture-clashing-name/dynamic,\
-                 latchkey-fixture-panicking-tokens/dynamic",
-                "--target-dir",
-            ])
-            .arg(&target)
-            .env_remove("CARGO_TARGET_DIR")
-            .output()
-            .expect("cargo runs");
-        assert!(
-            output.status.success(),
-            "building the plugin libraries failed:\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let directory = target.join("debug");
-        Build {
-            binary: directory.join("latchkey"),
-            directory,
-        }
-    })
-}
-
-/// Writes `config` to a file of its own and returns the path.
-fn config_file(name: &str, config: &str) -> PathBuf {
-    let directory =
-        std::env::temp_dir().join(format!("latchkey-dynamic-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&directory).expect("temp dir");
-    let path = directory.join("latchkey.toml");
-    std::fs::write(&path, config).expect("config written");
-    path
+fn build() -> &'static LibraryBuild {
+    library_build()
 }
 
 fn latchkey(config: &Path) -> Command {
-    let mut command = Command::new(&build().binary);
-    command
-        .arg("--config")
-        .arg(config)
-        .env_remove("LATCHKEY_PROFILE")
-        .env("RUST_LOG", "info,latchkey_example_greeter=debug")
-        .env("RUST_BACKTRACE", "0")
-        .kill_on_drop(true);
-    command
+    latchkey_command(&build().binary, config)
 }
-
-/// A `latchkey serve` process and everything it logged so far.
-struct Process {
-    child: Child,
-    url: String,
-    log: Arc<Mutex<String>>,
-    http: reqwest::Client,
-}
-
-impl Process {
-    /// Starts the binary on `config` and waits until it listens.
-    async fn start(name: &str, config: &str) -> Self {
-        let file = config_file(name, config);
-        let mut child = latchkey(&file)
-            .arg("serve")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("latchkey starts");
-        let log = Arc::new(Mutex::new(String::new()));
-        collect(child.stdout.take().expect("stdout piped"), Arc::clone(&log));
-        collect(child.stderr.take().expect("stderr piped"), Arc::clone(&log));
-
-        let deadline = Instant::now() + START_TIMEOUT;
-        let address = loop {
-            if let Some(address) = listen_address(&log.lock().expect("log lock")) {
-                break address;
-            }
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!(
-                    "latchkey exited with {status}:\n{}",
-                    log.lock().expect("log")
-                );
-            }
-            assert!(Instant::now() < deadline, "latchkey did not start in time");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
-        Self {
-            child,
-            url: format!("http://{address}"),
-            log,
-            http: reqwest::Client::new(),
-        }
-    }
-
-    fn log(&self) -> String {
-        self.log.lock().expect("log lock").clone()
-    }
-
-    async fn get(&self, path: &str) -> reqwest::Response {
-        self.http
-            .get(format!("{}{path}", self.url))
-            .send()
-            .await
-            .expect("request sent")
-    }
-
-    async fn get_json(&self, path: &str) -> (StatusCode, Value) {
-        let response = self.get(path).await;
-        let status = response.status();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn post_json(&self, path: &str, body: &Value) -> (StatusCode, Value) {
-        let response = self
-            .http
-            .post(format!("{}{path}", self.url))
-            .json(body)
-            .send()
-            .await
-            .expect("request sent");
-        let status = response.status();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
-    /// Waits until the log has a line containing every one of `parts`, and returns it.
-    async fn log_line(&self, parts: &[&str]) -> String {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let log = self.log();
-            if let Some(line) = log
-                .lines()
-                .find(|line| parts.iter().all(|part| line.contains(part)))
-            {
-                return line.to_owned();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no log line with {parts:?}:\n{log}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    async fn stop(mut self) {
-        let _ = self.child.kill().await;
-    }
-}
-
-fn collect(stream: impl AsyncRead + Unpin + Send + 'static, log: Arc<Mutex<String>>) {
-    tokio::spawn(async move {
-        let mut lines = BufReader::new(stream).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
-            let mut log = log.lock().expect("log lock");
-            log.push_str(&line);
-            log.push('\n');
-        }
-    });
-}
-
-/// Reads the address of the `latchkey listening listen=<address>` line.
-fn listen_address(log: &str) -> Option<String> {
-    let line = log
-        .lines()
-        .find(|line| line.contains("latchkey listening"))?;
-    let rest = &line[line.find("listen=")? + "listen=".len()..];
-    Some(rest.split_whitespace().next()?.to_owned())
-}
-
 /// Runs `latchkey serve` on `config`, expects it to fail to start, and returns what it
 /// printed.
 async fn rejection(name: &str, config: &str) -> String {
@@ -291,7 +89,7 @@ async fn library_plugin_serves_among_built_ins() {
              {HELLO_LIMIT}"
         ),
     );
-    let host = Process::start("serves", &config).await;
+    let host = Process::start(&build().binary, "serves", &config).await;
 
     // Its route responds, with its config, and counts in the store.
     for visits in 1..=2 {
@@ -443,7 +241,7 @@ async fn panicking_library_capabilities_contained() {
          [plugins.jwt]\nenabled = false\n\
          [[dynamic_plugins]]\npath = {library:?}\n"
     );
-    let host = Process::start("capabilities", &config).await;
+    let host = Process::start(&build().binary, "capabilities", &config).await;
 
     // The passkey plugin's registration ends in the library's token issuer, which panics.
     // The panic becomes a signing failure, which the passkey plugin reports as 503.
@@ -490,7 +288,7 @@ async fn panicking_library_capabilities_contained() {
 #[tokio::test]
 async fn configured_order_moves_the_hoop_inside_the_limiter() {
     let config = greeter_config("", &format!("order = 150\n{HELLO_LIMIT}"));
-    let host = Process::start("inner", &config).await;
+    let host = Process::start(&build().binary, "inner", &config).await;
     for _ in 0..2 {
         let response = host.get("/api/greeter/hello").await;
         assert_eq!(response.status(), StatusCode::OK);
