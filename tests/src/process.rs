@@ -79,42 +79,39 @@ pub fn library_build() -> &'static LibraryBuild {
 ///
 /// When the build fails.
 pub fn build_libraries(profile: Profile) -> LibraryBuild {
-    {
-        let mut command = cargo();
-        profile.add_flag(&mut command);
-        let output = command
-            .args([
-                "build",
-                "-p",
-                "latchkey",
-                "-p",
-                "latchkey-example-greeter",
-                "-p",
-                "latchkey-fixture-other-abi",
-                "-p",
-                "latchkey-fixture-not-a-plugin",
-                "-p",
-                "latchkey-fixture-clashing-name",
-                "-p",
-                "latchkey-fixture-panicking-tokens",
-                "--features",
-                "latchkey-example-greeter/dynamic,latchkey-fixture-clashing-name/dynamic,\
-                 latchkey-fixture-panicking-tokens/dynamic",
-                "--target-dir",
-            ])
-            .arg(target_dir())
-            .output()
-            .expect("cargo runs");
-        assert!(
-            output.status.success(),
-            "building the plugin libraries failed:\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let directory = profile.directory();
-        LibraryBuild {
-            binary: directory.join("latchkey"),
-            directory,
-        }
+    let mut command = cargo();
+    command
+        .args([
+            "build",
+            "-p",
+            "latchkey",
+            "-p",
+            "latchkey-example-greeter",
+            "-p",
+            "latchkey-fixture-other-abi",
+            "-p",
+            "latchkey-fixture-not-a-plugin",
+            "-p",
+            "latchkey-fixture-clashing-name",
+            "-p",
+            "latchkey-fixture-panicking-tokens",
+            "--features",
+            "latchkey-example-greeter/dynamic,latchkey-fixture-clashing-name/dynamic,\
+             latchkey-fixture-panicking-tokens/dynamic",
+            "--target-dir",
+        ])
+        .arg(target_dir());
+    profile.add_flag(&mut command);
+    let output = command.output().expect("cargo runs");
+    assert!(
+        output.status.success(),
+        "building the plugin libraries failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let directory = profile.directory();
+    LibraryBuild {
+        binary: directory.join("latchkey"),
+        directory,
     }
 }
 
@@ -126,8 +123,7 @@ pub fn build_libraries(profile: Profile) -> LibraryBuild {
 /// When the build fails.
 pub fn greeter_host_build(profile: Profile) -> PathBuf {
     let mut command = cargo();
-    profile.add_flag(&mut command);
-    let output = command
+    command
         .args([
             "build",
             "-p",
@@ -136,9 +132,9 @@ pub fn greeter_host_build(profile: Profile) -> PathBuf {
             "greeter_host",
             "--target-dir",
         ])
-        .arg(target_dir())
-        .output()
-        .expect("cargo runs");
+        .arg(target_dir());
+    profile.add_flag(&mut command);
+    let output = command.output().expect("cargo runs");
     assert!(
         output.status.success(),
         "building greeter_host failed:\n{}",
