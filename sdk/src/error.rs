@@ -71,3 +71,29 @@ pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     }
     text
 }
+
+/// Returns the message a panic carried, when it was a string.
+#[must_use]
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|text| (*text).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::panic::catch_unwind;
+
+    use super::*;
+
+    #[test]
+    fn panic_message_reads_str_and_string() {
+        let from_str = catch_unwind(|| panic!("plain")).unwrap_err();
+        assert_eq!(panic_message(&*from_str), "plain");
+        let value = 7;
+        let from_string = catch_unwind(|| panic!("formatted {value}")).unwrap_err();
+        assert_eq!(panic_message(&*from_string), "formatted 7");
+    }
+}

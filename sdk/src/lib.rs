@@ -125,7 +125,7 @@ pub use salvo;
 pub use crate::admin::{AdminError, AdminKey, AdminKeys};
 pub use crate::capability::{Capabilities, Capability};
 pub use crate::config::{ConfigError, ConfigSection};
-pub use crate::error::{PluginError, error_chain};
+pub use crate::error::{PluginError, error_chain, panic_message};
 pub use crate::export::{PluginRegistration, registered_plugins};
 pub use crate::guard::Guard;
 pub use crate::http::{ApiError, read_form, read_json};

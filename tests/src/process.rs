@@ -101,13 +101,7 @@ pub fn build_libraries(profile: Profile) -> LibraryBuild {
             "--target-dir",
         ])
         .arg(target_dir());
-    profile.add_flag(&mut command);
-    let output = command.output().expect("cargo runs");
-    assert!(
-        output.status.success(),
-        "building the plugin libraries failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    run_build(command, profile, "the plugin libraries");
     let directory = profile.directory();
     LibraryBuild {
         binary: directory.join("latchkey"),
@@ -133,14 +127,20 @@ pub fn greeter_host_build(profile: Profile) -> PathBuf {
             "--target-dir",
         ])
         .arg(target_dir());
+    run_build(command, profile, "greeter_host");
+    profile.directory().join("examples").join("greeter_host")
+}
+
+/// Runs the cargo build `command` in `profile`, and panics with cargo's output, naming
+/// `what`, when it fails.
+fn run_build(mut command: std::process::Command, profile: Profile, what: &str) {
     profile.add_flag(&mut command);
     let output = command.output().expect("cargo runs");
     assert!(
         output.status.success(),
-        "building greeter_host failed:\n{}",
+        "building {what} failed:\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    profile.directory().join("examples").join("greeter_host")
 }
 
 fn workspace_root() -> PathBuf {

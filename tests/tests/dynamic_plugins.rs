@@ -52,7 +52,7 @@ async fn rejection(name: &str, config: &str) -> String {
     text
 }
 
-/// The config of a process: a free port, the origin of [`Device`]'s pages, `store`, the
+/// Returns the config of a process: a free port, the origin of [`Device`]'s pages, `store`, the
 /// greeter library, and `extra`.
 fn greeter_config(store: &str, extra: &str) -> String {
     let library = build().library("latchkey-example-greeter");
@@ -67,6 +67,22 @@ fn redis_store(redis: &RedisServer) -> String {
         "[store]\nkind = \"redis\"\nredis_url = \"{}\"\n",
         redis.url()
     )
+}
+
+/// Registers a passkey of a new [`Device`] on `host`, and returns the status and body of
+/// the registration.
+async fn register_passkey(host: &Process) -> (StatusCode, Value) {
+    let mut device = Device::new();
+    let (status, options) = host
+        .get_json("/api/auth/challenge/register?displayName=Ada")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{options}");
+    let attestation = device.register(&options).await.expect("device registers");
+    host.post_json(
+        "/api/auth/register-passkey",
+        &json!({ "attestationResponse": attestation }),
+    )
+    .await
 }
 
 /// Only the greeter's hello route is rate limited, to 2 requests a minute.
@@ -204,18 +220,7 @@ async fn library_plugin_serves_among_built_ins() {
     // Its guarded route verifies tokens through the jwt plugin's capability.
     let (status, body) = host.get_json("/api/greeter/me").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
-    let mut device = Device::new();
-    let (status, options) = host
-        .get_json("/api/auth/challenge/register?displayName=Ada")
-        .await;
-    assert_eq!(status, StatusCode::OK, "{options}");
-    let attestation = device.register(&options).await.expect("device registers");
-    let (status, registered) = host
-        .post_json(
-            "/api/auth/register-passkey",
-            &json!({ "attestationResponse": attestation }),
-        )
-        .await;
+    let (status, registered) = register_passkey(&host).await;
     assert_eq!(status, StatusCode::OK, "{registered}");
     let token = registered["token"].as_str().expect("token");
     let response = host
@@ -245,18 +250,7 @@ async fn panicking_library_capabilities_contained() {
 
     // The passkey plugin's registration ends in the library's token issuer, which panics.
     // The panic becomes a signing failure, which the passkey plugin reports as 503.
-    let mut device = Device::new();
-    let (status, options) = host
-        .get_json("/api/auth/challenge/register?displayName=Ada")
-        .await;
-    assert_eq!(status, StatusCode::OK, "{options}");
-    let attestation = device.register(&options).await.expect("device registers");
-    let (status, body) = host
-        .post_json(
-            "/api/auth/register-passkey",
-            &json!({ "attestationResponse": attestation }),
-        )
-        .await;
+    let (status, body) = register_passkey(&host).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_eq!(body["code"], "token_unavailable");
     assert!(!body.to_string().contains("fixture"), "{body}");

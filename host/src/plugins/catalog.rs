@@ -77,9 +77,9 @@ pub enum CatalogError {
     DuplicateName {
         /// The shared name.
         name: String,
-        /// Where the first one came from.
+        /// Source of the first one.
         first: String,
-        /// Where the second one came from.
+        /// Source of the second one.
         second: String,
     },
     /// A `[[dynamic_plugins]]` entry and `[plugins.<name>]` disagree on a switch.

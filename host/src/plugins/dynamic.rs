@@ -63,7 +63,7 @@ pub enum LibraryError {
     Mismatch {
         /// The resolved path.
         path: PathBuf,
-        /// What differs, with both values.
+        /// The differing fact, with both values.
         mismatch: BuildMismatch,
     },
     /// The crates the library shares with the host were built differently.
@@ -161,8 +161,9 @@ pub fn load(path: &Path, services: &HostServices) -> Result<Box<dyn Plugin>, Lib
     // Never unloaded, not even after a rejection: once the library ran code, the host may
     // hold its strings and tracing metadata. A rejection ends the process anyway.
     let library: &'static Library = Box::leak(Box::new(library));
-    // SAFETY: the symbol's type is what every SDK version exports under this name; a
-    // foreign library exporting the name is outside what the host can defend against.
+    // SAFETY: every SDK version exports a `PluginDeclaration` under this name. A foreign
+    // library that exports the name with another type is outside what the host can
+    // defend against.
     let declaration: &PluginDeclaration = unsafe {
         let symbol = library
             .get::<*const PluginDeclaration>(dynamic::ENTRY_SYMBOL.to_bytes_with_nul())

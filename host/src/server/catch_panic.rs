@@ -24,11 +24,7 @@ impl Handler for CatchPanic {
             .catch_unwind()
             .await;
         if let Err(panic) = outcome {
-            let message = panic
-                .downcast_ref::<&str>()
-                .map(|text| (*text).to_owned())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
+            let message = latchkey_sdk::panic_message(&*panic);
             tracing::error!(panic = %message, "handler panicked");
             res.headers_mut()
                 .remove(latchkey_sdk::salvo::http::header::CONTENT_TYPE);

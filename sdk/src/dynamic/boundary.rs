@@ -1,7 +1,6 @@
 //! The crossing of the host's calls into a library: the host's runtime is entered, the
 //! plugin's span open, and panics are caught on the library's side.
 
-use std::any::Any;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
@@ -13,6 +12,7 @@ use salvo::{Depot, FlowCtrl, Handler, Request, Response, Router, async_trait};
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 
+use crate::error::panic_message;
 use crate::http::ApiError;
 use crate::plugin::{BoxFuture, Contribution, Hoop};
 
@@ -182,29 +182,5 @@ impl<F: Future + Unpin> Future for Contained<F> {
             Ok(Poll::Pending) => Poll::Pending,
             Err(panic) => Poll::Ready(Err(panic_message(&*panic))),
         }
-    }
-}
-
-/// Returns the message a panic carried, when it was a string.
-#[must_use]
-pub fn panic_message(panic: &(dyn Any + Send)) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|text| (*text).to_owned())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a panic without a message".to_owned())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn panic_message_reads_str_and_string() {
-        let from_str = catch_unwind(|| panic!("plain")).unwrap_err();
-        assert_eq!(panic_message(&*from_str), "plain");
-        let value = 7;
-        let from_string = catch_unwind(|| panic!("formatted {value}")).unwrap_err();
-        assert_eq!(panic_message(&*from_string), "formatted 7");
     }
 }

@@ -7,10 +7,11 @@ use tokio::runtime::Handle;
 use tracing::Dispatch;
 
 use super::allocator::{self, HostAllocator};
-use super::boundary::{self, Boundary, panic_message};
+use super::boundary::{self, Boundary};
 use super::capabilities;
 use crate::config::{ConfigError, ConfigSection};
 use crate::error::PluginError;
+use crate::error::panic_message;
 use crate::plugin::{ConfiguredPlugin, Contribution, HostSettings, Plugin, StartContext};
 
 /// The services the host hands a library when it loads it.

@@ -33,7 +33,6 @@ mod declaration;
 mod load;
 
 pub use self::allocator::{ForwardingAllocator, HostAllocator};
-pub use self::boundary::panic_message;
 pub(crate) use self::boundary::spawn_in_library;
 pub use self::declaration::{
     ABI_VERSION, BuildHeader, BuildMismatch, ENTRY_SYMBOL, LoadFn, MAX_HEADER_TEXT, PANIC_STRATEGY,

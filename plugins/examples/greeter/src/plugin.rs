@@ -151,7 +151,7 @@ async fn tick(store: Arc<dyn Store>, period: Duration, mut shutdown: ShutdownSig
     }
 }
 
-/// The claims of the request's verified token, for routes behind the guard.
+/// Returns the subject (`sub`) of the request's verified token, for routes behind the guard.
 pub(crate) fn subject(depot: &latchkey_sdk::salvo::Depot) -> Option<String> {
     guard::claims(depot).map(|token| token.subject.clone())
 }

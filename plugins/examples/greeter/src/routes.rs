@@ -93,7 +93,7 @@ impl Handler for Me {
         res: &mut Response,
         _: &mut FlowCtrl,
     ) {
-        // The guard in front of this handler answered 401 unless a token was verified.
+        // The guard in front of this handler responded with 401 unless a token was verified.
         match subject(depot) {
             Some(sub) => res.render(Json(MeBody {
                 greeting: &self.0.0,
